@@ -1,0 +1,701 @@
+"""The autograd engine: ``Tensor``, ``Function``, ``backward`` and ``grad``.
+
+Reverse-mode automatic differentiation over a dynamic graph, in the style of
+micrograd and Chainer's ``FunctionNode``:
+
+* A :class:`Function` computes its forward on raw arrays (NumPy or CuPy) and
+  its backward on :class:`Tensor` objects, using other differentiable
+  Functions.  The backward therefore records a graph of its own whenever
+  ``create_graph=True`` asks for one, which is how second derivatives (the
+  WGAN-GP and R1 gradient penalties) come out with no hand-derived Hessians.
+* Each output Tensor remembers the Function that made it (``grad_fn``); each
+  Function remembers its inputs.  ``backward`` walks that graph in reverse
+  topological order (iteratively: no recursion limit) and *adds* gradient
+  contributions, so a tensor used twice receives the sum of both.
+* After a backward pass the saved tensors are freed unless
+  ``retain_graph=True``; a second pass through a freed graph is an error.
+
+The chain rule, as this file implements it: for ``y = f(x_1, ..., x_k)`` and a
+scalar loss ``L``, ``dL/dx_i = J_{f,i}^T dL/dy`` where ``J_{f,i}^T`` is applied
+by ``f.backward`` (a vector-Jacobian product).
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from tinygan.backend import device_of, get_array_module, normalize_device, to_device, to_numpy
+
+# ---------------------------------------------------------------------------
+# Grad mode
+# ---------------------------------------------------------------------------
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when operations record the graph needed for backward."""
+    return _grad_enabled
+
+
+@contextlib.contextmanager
+def _set_grad_enabled(mode: bool):
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, bool(mode)
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Context manager (and decorator) that stops graph recording, as ``torch.no_grad``."""
+
+    def __enter__(self):
+        self._ctx = _set_grad_enabled(False)
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+class enable_grad(contextlib.ContextDecorator):
+    """Context manager that turns graph recording back on inside ``no_grad``."""
+
+    def __enter__(self):
+        self._ctx = _set_grad_enabled(True)
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+# ---------------------------------------------------------------------------
+# Function: one node of the graph
+# ---------------------------------------------------------------------------
+
+class Function:
+    """One differentiable operation.
+
+    Subclasses implement
+
+    * ``forward(self, *arrays) -> array``: the maths on raw arrays (inputs that
+      are Tensors arrive as their ``.data``);
+    * ``backward(self, gy: Tensor) -> Tensor | None | tuple``: one gradient per
+      input, written with differentiable tinygan ops so that it can itself be
+      differentiated.  ``self.needs_input_grad[i]`` says whether input ``i``
+      needs one (return ``None`` for those that do not).
+
+    Backward reads the inputs as ``self.inputs`` (Tensors) and the output as
+    ``self.saved_output()``; arrays that forward computes for backward's sake
+    (a ReLU mask, batch statistics) are plain attributes set in ``forward``,
+    and so are non-tensor parameters (stride, axis, ...) set in ``__init__``.
+
+    Usage: ``y = Exp()(x)``, or ``y = Conv2d(stride, padding)(x, w)``.
+    """
+
+    inputs: tuple["Tensor", ...] = ()
+    needs_input_grad: tuple[bool, ...] = ()
+    _out_data: Any = None
+    _freed: bool = False
+
+    # The name used in error messages: "conv2d", "add", ...
+    @property
+    def name(self) -> str:
+        return type(self).__name__.lower()
+
+    def forward(self, *arrays):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def backward(self, gy: "Tensor"):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def saved_output(self) -> "Tensor":
+        """This Function's output, for backwards written in terms of it (tanh, sigmoid, exp).
+
+        When the backward pass is itself being recorded (``create_graph=True``)
+        the output is returned *as a node of the graph* (its ``grad_fn`` is this
+        Function), so second derivatives flow through it; otherwise it is a
+        constant.  Only the array is stored, so no reference cycle
+        output -> Function -> output keeps memory alive.
+        """
+        self._check_not_freed()
+        t = Tensor(self._out_data)
+        if _grad_enabled:
+            t.requires_grad = True
+            t.grad_fn = self
+        return t
+
+    def _check_not_freed(self) -> None:
+        if self._freed:
+            raise RuntimeError(
+                f"{self.name}: trying to backward through the graph a second time "
+                "(its saved tensors were freed after the first backward); "
+                "pass retain_graph=True to the first backward() or grad() call")
+
+    def release(self) -> None:
+        """Free what backward needed, once it has run (unless ``retain_graph``)."""
+        self._freed = True
+        self.inputs = ()
+        self._out_data = None
+
+    def __call__(self, *inputs: Any) -> "Tensor":
+        tensors = tuple(x if isinstance(x, Tensor) else None for x in inputs)
+        arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
+        _check_same_device(self.name, tensors)
+        out = self.forward(*arrays)
+        requires_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
+        result = Tensor(out, requires_grad=requires_grad)
+        if requires_grad:
+            # Non-tensor inputs are wrapped as constants so backward can index
+            # self.inputs uniformly.
+            self.inputs = tuple(t if t is not None else Tensor(a) for t, a in zip(tensors, arrays))
+            self.needs_input_grad = tuple(t.requires_grad for t in self.inputs)
+            self._out_data = result.data
+            result.grad_fn = self
+        return result
+
+
+def _check_same_device(op: str, tensors: Sequence["Tensor | None"]) -> None:
+    devices = {t.device for t in tensors if t is not None}
+    if len(devices) > 1:
+        desc = ", ".join(f"{t.device} tensor of shape {t.shape}" for t in tensors if t is not None)
+        raise ValueError(f"{op}: all tensors must be on the same device, got {desc}")
+
+
+# ---------------------------------------------------------------------------
+# Tensor
+# ---------------------------------------------------------------------------
+
+_FLOAT_KINDS = ("f",)
+
+
+class Tensor:
+    """An n-dimensional array that records how it was computed.
+
+    ``data`` is the NumPy (CPU) or CuPy (GPU) array; ``grad`` is a Tensor of
+    the same shape filled by :meth:`backward`; ``grad_fn`` is the Function
+    that produced it (``None`` for leaves made by the user).
+    """
+
+    __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
+
+    def __init__(self, data: Any, requires_grad: bool = False):
+        if isinstance(data, Tensor):
+            data = data.data
+        xp = get_array_module(data)
+        if not hasattr(data, "dtype") or not hasattr(data, "shape"):
+            data = np.asarray(data)
+            xp = np
+        if data.dtype == np.float16 or data.dtype.kind not in "fiub":
+            raise TypeError(f"tensor: unsupported dtype {data.dtype}")
+        self.data = data if data.ndim > 0 or xp is not np else np.asarray(data)
+        self.grad: Tensor | None = None
+        self.grad_fn: Function | None = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # --- basic properties ---------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def device(self) -> str:
+        return device_of(self.data)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    def size(self, dim: int | None = None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
+        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require gradients, "
+                f"got dtype {self.data.dtype} for a tensor of shape {self.shape}")
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    # --- conversions --------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        """A host NumPy copy (or view, on the CPU) of the data, like ``t.detach().cpu().numpy()``."""
+        return to_numpy(self.data)
+
+    def item(self) -> float:
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
+        return self.data.reshape(()).item()
+
+    def tolist(self):
+        return self.numpy().tolist()
+
+    def detach(self) -> "Tensor":
+        """The same data, cut from the graph (shares memory, as in PyTorch)."""
+        return Tensor(self.data)
+
+    def to(self, device: Any = None, dtype: Any = None) -> "Tensor":
+        """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype``; differentiable."""
+        out = self
+        if device is not None and normalize_device(device) != self.device:
+            out = _ops.ToDevice(normalize_device(device))(out)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = _ops.AsType(np.dtype(dtype))(out)
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def float(self) -> "Tensor":
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtype=np.float64)
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self.grad_fn is not None:
+            extra = f", grad_fn={type(self.grad_fn).__name__}"
+        elif self.requires_grad:
+            extra = ", requires_grad=True"
+        dev = "" if self.device == "cpu" else f", device='{self.device}'"
+        body = np.array2string(self.numpy(), precision=4, separator=", ", threshold=20)
+        return f"tensor({body}{dev}{extra})"
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous")
+        return bool(self.data.reshape(()).item())
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        return a if dtype is None else a.astype(dtype)
+
+    # --- autograd -----------------------------------------------------------
+    def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
+
+        ``grad`` is dL/d(self); it may be omitted only for a one-element tensor
+        (it is then 1).  ``create_graph=True`` records the backward pass itself
+        so that the resulting ``.grad`` can be differentiated again.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                f"backward: tensor of shape {self.shape} does not require grad and has no grad_fn")
+        gy = _initial_grad("backward", self, grad)
+        run_backward([self], [gy], retain_graph=retain_graph or create_graph,
+                     create_graph=create_graph, inputs=None)
+
+    # --- arithmetic (broadcasting as NumPy) ---------------------------------
+    def __add__(self, other):
+        return _ops.Add()(self, _as_tensor(other, self))
+
+    def __radd__(self, other):
+        return _ops.Add()(_as_tensor(other, self), self)
+
+    def __sub__(self, other):
+        return _ops.Sub()(self, _as_tensor(other, self))
+
+    def __rsub__(self, other):
+        return _ops.Sub()(_as_tensor(other, self), self)
+
+    def __mul__(self, other):
+        return _ops.Mul()(self, _as_tensor(other, self))
+
+    def __rmul__(self, other):
+        return _ops.Mul()(_as_tensor(other, self), self)
+
+    def __truediv__(self, other):
+        return _ops.Div()(self, _as_tensor(other, self))
+
+    def __rtruediv__(self, other):
+        return _ops.Div()(_as_tensor(other, self), self)
+
+    def __neg__(self):
+        return _ops.Neg()(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            # a ** b = exp(b log a) for a > 0
+            return (exponent * self.log()).exp()
+        return _ops.PowScalar(float(exponent))(self)
+
+    def __rpow__(self, base):
+        # base ** self = exp(self * log(base))
+        return (self * float(np.log(base))).exp()
+
+    def __matmul__(self, other):
+        return _ops.MatMul()(self, _as_tensor(other, self))
+
+    def __rmatmul__(self, other):
+        return _ops.MatMul()(_as_tensor(other, self), self)
+
+    # Comparisons give constant (non-differentiable) boolean tensors.
+    def _compare(self, other, op):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor(op(self.data, other))
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    __hash__ = object.__hash__
+
+    # --- shape ops ----------------------------------------------------------
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return _ops.GetItem(index)(self)
+
+    def reshape(self, *shape) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return _ops.Reshape(shape)(self)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        shp = self.shape
+        end = end_dim % len(shp) if shp else 0
+        new = shp[:start_dim] + (int(np.prod(shp[start_dim:end + 1])),) + shp[end + 1:]
+        return self.reshape(new)
+
+    def permute(self, *dims) -> "Tensor":
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return _ops.Transpose(tuple(dims))(self)
+
+    def transpose(self, dim0: int = 0, dim1: int = 1) -> "Tensor":
+        """Swap two axes (``torch.Tensor.transpose``)."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return _ops.Transpose(tuple(axes))(self)
+
+    @property
+    def T(self) -> "Tensor":
+        return _ops.Transpose(tuple(reversed(range(self.ndim))))(self)
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        shp = list(self.shape)
+        dim = dim if dim >= 0 else dim + len(shp) + 1
+        shp.insert(dim, 1)
+        return self.reshape(tuple(shp))
+
+    def squeeze(self, dim: int | None = None) -> "Tensor":
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        if self.shape[dim] != 1:
+            return self
+        shp = list(self.shape)
+        del shp[dim]
+        return self.reshape(tuple(shp))
+
+    def expand(self, *shape) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        shape = tuple(s if s != -1 else d for s, d in zip(shape, (1,) * (len(shape) - self.ndim) + self.shape))
+        return _ops.BroadcastTo(shape)(self)
+
+    # --- reductions ---------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
+        return _ops.Sum(_axis(axis, dim), keepdims)(self)
+
+    def mean(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
+        axis = _axis(axis, dim)
+        n = _count(self.shape, axis)
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / n)
+
+    def var(self, axis=None, keepdims: bool = False, unbiased: bool = True, dim=None) -> "Tensor":
+        """Variance: mean((x - mean(x))^2) * n / (n - 1) when ``unbiased`` (PyTorch's default)."""
+        axis = _axis(axis, dim)
+        n = _count(self.shape, axis)
+        centred = self - self.mean(axis=axis, keepdims=True)
+        return (centred * centred).sum(axis=axis, keepdims=keepdims) * (1.0 / (n - 1 if unbiased else n))
+
+    def max(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
+        return _ops.Max(_axis(axis, dim), keepdims)(self)
+
+    # --- element-wise maths ---------------------------------------------------
+    def exp(self) -> "Tensor":
+        return _ops.Exp()(self)
+
+    def log(self) -> "Tensor":
+        return _ops.Log()(self)
+
+    def sqrt(self) -> "Tensor":
+        return _ops.Sqrt()(self)
+
+    def abs(self) -> "Tensor":
+        return _ops.Abs()(self)
+
+    def clip(self, min=None, max=None) -> "Tensor":
+        return _ops.Clip(min, max)(self)
+
+    clamp = clip
+
+    def tanh(self) -> "Tensor":
+        return _ops.Tanh()(self)
+
+    def sigmoid(self) -> "Tensor":
+        return _ops.Sigmoid()(self)
+
+    def relu(self) -> "Tensor":
+        return _ops.ReLU()(self)
+
+    def square(self) -> "Tensor":
+        return self * self
+
+    def argmax(self, axis=None, dim=None) -> "Tensor":
+        return Tensor(self.data.argmax(axis=_axis(axis, dim)))
+
+
+def _axis(axis, dim):
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("pass either axis or dim, not both")
+        axis = dim
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return axis
+
+
+def _count(shape: tuple[int, ...], axis) -> int:
+    if axis is None:
+        return int(np.prod(shape)) if shape else 1
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def _as_tensor(value: Any, like: Tensor) -> Tensor:
+    """Wrap a Python/NumPy scalar or array as a constant Tensor beside ``like``.
+
+    Python scalars take ``like``'s dtype so that ``x * 0.5`` stays float32.
+    """
+    if isinstance(value, Tensor):
+        return value
+    xp = get_array_module(like.data)
+    if isinstance(value, (int, float, bool)) or (np.isscalar(value) and not isinstance(value, str)):
+        dtype = like.dtype if like.dtype.kind == "f" else None
+        return Tensor(xp.asarray(value, dtype=dtype))
+    arr = value if get_array_module(value) is xp else to_device(value, like.device)
+    return Tensor(xp.asarray(arr))
+
+
+def _initial_grad(op: str, y: Tensor, grad: Any) -> Tensor:
+    if grad is None:
+        if y.data.size != 1:
+            raise RuntimeError(
+                f"{op}: grad can be implicitly created only for scalar outputs; "
+                f"got an output of shape {y.shape}: pass grad (dL/d output) of that shape")
+        xp = get_array_module(y.data)
+        return Tensor(xp.ones_like(y.data))
+    g = grad if isinstance(grad, Tensor) else _as_tensor(grad, y)
+    if g.shape != y.shape:
+        raise ValueError(f"{op}: grad has shape {g.shape} but the output has shape {y.shape}")
+    return g
+
+
+# ---------------------------------------------------------------------------
+# The backward pass
+# ---------------------------------------------------------------------------
+
+def _topological_order(roots: Iterable[Tensor]) -> list[Function]:
+    """Functions reachable from ``roots``, each listed after all of its inputs' creators.
+
+    An iterative depth-first search (an explicit stack instead of recursion),
+    so graphs deeper than Python's recursion limit are fine.
+    """
+    order: list[Function] = []
+    visited: set[int] = set()
+    stack: list[tuple[Function, bool]] = [(r.grad_fn, False) for r in roots if r.grad_fn is not None]
+    while stack:
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in visited:
+            continue
+        visited.add(id(fn))
+        stack.append((fn, True))
+        for t in fn.inputs:
+            if t.grad_fn is not None and id(t.grad_fn) not in visited:
+                stack.append((t.grad_fn, False))
+    return order
+
+
+def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_graph: bool,
+                 create_graph: bool, inputs: Sequence[Tensor] | None):
+    """Propagate ``root_grads`` back through the graph.
+
+    With ``inputs=None`` (``Tensor.backward``) the gradient of every leaf that
+    requires grad is *added* to its ``.grad``.  Otherwise (``tinygan.grad``)
+    only the gradients of ``inputs`` are computed, and returned in order.
+    """
+    order = _topological_order(roots)  # inputs before outputs
+    for fn in order:
+        fn._check_not_freed()
+
+    # Non-leaf tensors whose gradient grad() must return, by their creator.
+    wanted_ids = None if inputs is None else {id(t) for t in inputs}
+    by_output: dict[int, Tensor] = {}
+    for t in inputs or ():
+        if t.grad_fn is not None:
+            by_output[id(t.grad_fn)] = t
+
+    # Which Functions lead to a tensor whose gradient we want?  Pruning the
+    # others keeps grad(D(x_hat), x_hat) from computing D's weight gradients.
+    needed: dict[int, bool] = {}
+
+    def wants(t: Tensor) -> bool:
+        if not t.requires_grad:
+            return False
+        if wanted_ids is not None and id(t) in wanted_ids:
+            return True
+        if t.grad_fn is not None:
+            return needed.get(id(t.grad_fn), False)
+        return wanted_ids is None  # a leaf: wanted by backward(), not by grad()
+
+    for fn in order:
+        needed[id(fn)] = any(wants(t) for t in fn.inputs)
+
+    # Gradient w.r.t. each Function's output, accumulated as contributions arrive.
+    grads: dict[int, Tensor] = {}
+    results: dict[int, Tensor] = {}
+    for r, g in zip(roots, root_grads):
+        if r.grad_fn is not None:
+            key = id(r.grad_fn)
+            grads[key] = g if key not in grads else grads[key] + g
+        elif wanted_ids is not None and id(r) in wanted_ids:  # a root that is a wanted leaf
+            results[id(r)] = g if id(r) not in results else results[id(r)] + g
+
+    with _set_grad_enabled(create_graph):
+        for fn in reversed(order):
+            gy = grads.pop(id(fn), None)
+            if gy is not None and id(fn) in by_output:
+                # A wanted non-leaf tensor: all contributions have arrived.
+                results[id(by_output[id(fn)])] = gy
+            if gy is not None and needed[id(fn)]:
+                fn.needs_input_grad = tuple(wants(t) for t in fn.inputs)
+                gxs = fn.backward(gy)
+                if not isinstance(gxs, tuple):
+                    gxs = (gxs,)
+                if len(gxs) != len(fn.inputs):
+                    raise RuntimeError(
+                        f"{fn.name}: backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
+                for t, gx in zip(fn.inputs, gxs):
+                    if gx is not None and wants(t):
+                        _accumulate(fn, t, gx, grads, results, wanted_ids, create_graph)
+            if not retain_graph:
+                fn.release()
+
+    if inputs is None:
+        return None
+    return tuple(results.get(id(t)) for t in inputs)
+
+
+def _accumulate(fn: Function, t: Tensor, gx: Tensor, grads: dict, results: dict,
+                wanted_ids: set | None, create_graph: bool) -> None:
+    """Add one gradient contribution ``gx`` for input ``t`` of ``fn`` where it belongs."""
+    if gx.shape != t.shape:
+        raise RuntimeError(
+            f"{fn.name}: backward produced a gradient of shape {gx.shape} "
+            f"for an input of shape {t.shape}")
+    if t.grad_fn is not None:  # an intermediate tensor: pass it on to its creator
+        key = id(t.grad_fn)
+        grads[key] = gx if key not in grads else grads[key] + gx
+    elif wanted_ids is None:
+        # A leaf, in backward(): add into .grad (never in place: gx may be shared).
+        g = gx if create_graph else gx.detach()
+        t.grad = g if t.grad is None else t.grad + g
+    elif id(t) in wanted_ids:  # a leaf, in grad()
+        results[id(t)] = gx if id(t) not in results else results[id(t)] + gx
+
+
+def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
+         retain_graph: bool | None = None, allow_unused: bool = False):
+    """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
+
+    Returns a tuple with one Tensor per input.  With ``create_graph=True`` the
+    returned gradients are part of the graph and can be differentiated again:
+    the WGAN-GP penalty ``(||grad_x D(x)||_2 - 1)^2`` trains the critic
+    through them.  Leaves' ``.grad`` are left untouched.
+    """
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    single = isinstance(inputs, Tensor)
+    inputs = [inputs] if single else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    for i, o in enumerate(outputs):
+        if not o.requires_grad:
+            raise RuntimeError(f"grad: output {i} (shape {o.shape}) does not require grad and has no grad_fn")
+    roots_grads = [_initial_grad("grad", o, g) for o, g in zip(outputs, grad_outputs)]
+    if retain_graph is None:
+        retain_graph = create_graph
+    result = run_backward(outputs, roots_grads, retain_graph=retain_graph,
+                          create_graph=create_graph, inputs=inputs)
+    out = []
+    for i, (t, g) in enumerate(zip(inputs, result)):
+        if g is None:
+            if not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {t.shape}) was not used to compute the outputs; "
+                    "pass allow_unused=True to get None for it")
+        out.append(g)
+    return tuple(out)
+
+
+# Imported last: the ops module defines Functions on top of the classes above.
+from tinygan import ops as _ops  # noqa: E402

@@ -1,0 +1,473 @@
+"""Neural-network operations, named as in ``torch.nn.functional`` (import as ``F``).
+
+Each op is a :class:`~tinygan.autograd.Function` whose forward calls an
+array kernel from :mod:`tinygan.kernels` and whose backward is written with
+differentiable tinygan ops, or a composition of such ops.  Shapes use NCHW:
+N batch, C channels, H x W pixels.
+
+The three convolutions are one another's derivatives (as in Chainer):
+
+============================  ===================================  ==================================
+op                            d/d(first input)                     d/d(second input)
+============================  ===================================  ==================================
+conv2d(x, w)                  conv_transpose2d(g, w)               conv2d_grad_weight(x, g)
+conv_transpose2d(x, w)        conv2d(g, w)                         conv2d_grad_weight(g, x)
+conv2d_grad_weight(x, gy)     conv_transpose2d(gy, gw_grad)        conv2d(x, gw_grad)
+============================  ===================================  ==================================
+
+so second derivatives of a convolutional critic (WGAN-GP, R1) need nothing more.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from tinygan.autograd import Function, Tensor, is_grad_enabled
+from tinygan.backend import get_array_module
+from tinygan.kernels import activations as _act
+from tinygan.kernels import batchnorm as _bn
+from tinygan.kernels import conv as _conv
+from tinygan.ops import ReLU, Sigmoid, Tanh
+
+__all__ = [
+    "linear", "conv2d", "conv_transpose2d", "conv2d_grad_weight", "batch_norm", "layer_norm",
+    "leaky_relu", "relu", "tanh", "sigmoid", "softplus", "logsigmoid", "log_softmax",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss",
+    "embedding", "one_hot",
+]
+
+
+def _pair(v, name: str, op: str) -> tuple[int, int]:
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def _check_float(op: str, **tensors) -> None:
+    dtypes = set()
+    for name, t in tensors.items():
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(t).__name__}")
+        if t.dtype.kind != "f":
+            raise TypeError(f"{op}: {name} must be a floating-point tensor, got dtype {t.dtype} "
+                            f"(shape {t.shape})")
+        dtypes.add(t.dtype)
+    if len(dtypes) > 1:
+        desc = ", ".join(f"{n} {t.dtype}" for n, t in tensors.items() if t is not None)
+        raise TypeError(f"{op}: all tensors must have the same dtype, got {desc}")
+
+
+def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+# ---------------------------------------------------------------------------
+# Linear
+# ---------------------------------------------------------------------------
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b.   x (N, in), W (out, in), b (out,) -> y (N, out)."""
+    _check_float("linear", input=x, weight=weight, bias=bias)
+    if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
+                         f"(need input (..., {weight.shape[1] if weight.ndim == 2 else 'in'}) and weight (out, in))")
+    if bias is not None and bias.shape != (weight.shape[0],):
+        raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
+    y = x @ weight.T                                   # (N, out)
+    return y if bias is None else y + bias
+
+
+# ---------------------------------------------------------------------------
+# Convolutions
+# ---------------------------------------------------------------------------
+
+class Conv2d(Function):
+    """y[n,o,i,j] = sum_{c,p,q} x_pad[n, c, i*sh + p, j*sw + q] w[o, c, p, q]."""
+
+    def __init__(self, stride, padding):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, w):
+        return _conv.conv2d(x, w, self.stride, self.padding)       # (N, O, Ho, Wo)
+
+    def backward(self, g):
+        x, w = self.inputs
+        gx = gw = None
+        if self.needs_input_grad[0]:   # dL/dx = conv_transpose2d(g, w): (N, C, H, W)
+            gx = ConvTranspose2d(self.stride, self.padding, x.shape[2:])(g, w)
+        if self.needs_input_grad[1]:   # dL/dw = sum over n, i, j of x windows * g: (O, C, kh, kw)
+            gw = Conv2dGradWeight(self.stride, self.padding, w.shape[2:])(x, g)
+        return gx, gw
+
+
+class ConvTranspose2d(Function):
+    """The adjoint of conv2d w.r.t. its input, with output size ``out_hw``.
+
+    x (N, Cin, H, W), w (Cin, Cout, kh, kw) -> y (N, Cout, *out_hw):
+    y[n, c, i*sh + p - ph, j*sw + q - pw] += x[n, o, i, j] w[o, c, p, q].
+    """
+
+    def __init__(self, stride, padding, out_hw):
+        self.stride, self.padding, self.out_hw = stride, padding, tuple(out_hw)
+
+    def forward(self, x, w):
+        return _conv.conv2d_grad_input(x, w, self.out_hw, self.stride, self.padding)
+
+    def backward(self, g):
+        x, w = self.inputs
+        gx = Conv2d(self.stride, self.padding)(g, w) if self.needs_input_grad[0] else None
+        gw = Conv2dGradWeight(self.stride, self.padding, w.shape[2:])(g, x) if self.needs_input_grad[1] else None
+        return gx, gw
+
+
+class Conv2dGradWeight(Function):
+    """gw[o,c,p,q] = sum_{n,i,j} x_pad[n, c, i*sh + p, j*sw + q] gy[n, o, i, j] (bilinear in x, gy)."""
+
+    def __init__(self, stride, padding, kernel_hw):
+        self.stride, self.padding, self.kernel_hw = stride, padding, tuple(kernel_hw)
+
+    def forward(self, x, gy):
+        return _conv.conv2d_grad_weight(x, gy, self.kernel_hw, self.stride, self.padding)
+
+    def backward(self, g):
+        x, gy = self.inputs
+        gx = ConvTranspose2d(self.stride, self.padding, x.shape[2:])(gy, g) if self.needs_input_grad[0] else None
+        ggy = Conv2d(self.stride, self.padding)(x, g) if self.needs_input_grad[1] else None
+        return gx, ggy
+
+
+def _check_conv(op, x, weight, bias, stride, padding, transposed):
+    _check_float(op, input=x, weight=weight, bias=bias)
+    if x.ndim != 4 or weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and a 4-D weight, "
+                         f"got input {x.shape} and weight {weight.shape}")
+    in_ch = weight.shape[0] if transposed else weight.shape[1]
+    if x.shape[1] != in_ch:
+        layout = "(in, out, kh, kw)" if transposed else "(out, in, kh, kw)"
+        raise ValueError(f"{op}: input has {x.shape[1]} channels (shape {x.shape}) but weight "
+                         f"{layout} of shape {weight.shape} expects {in_ch}")
+    if min(stride) < 1 or min(padding) < 0:
+        raise ValueError(f"{op}: stride must be >= 1 and padding >= 0, got stride {stride}, padding {padding}")
+    out_ch = weight.shape[1] if transposed else weight.shape[0]
+    if bias is not None and bias.shape != (out_ch,):
+        raise ValueError(f"{op}: bias of shape {bias.shape} does not match {out_ch} output channels "
+                         f"(weight {weight.shape})")
+
+
+def _add_channel_bias(y: Tensor, bias: Tensor | None) -> Tensor:
+    return y if bias is None else y + bias.reshape(1, -1, 1, 1)
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0) -> Tensor:
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d``.
+
+    x (N, C, H, W), weight (O, C, kh, kw), bias (O,) -> (N, O, Ho, Wo),
+    Ho = floor((H + 2 ph - kh) / sh) + 1.
+    """
+    stride, padding = _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
+    _check_conv("conv2d", x, weight, bias, stride, padding, transposed=False)
+    kh, kw = weight.shape[2:]
+    hp, wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
+    if kh > hp or kw > wp:
+        raise ValueError(f"conv2d: kernel size ({kh}, {kw}) is larger than the padded input ({hp}, {wp}) "
+                         f"(input {x.shape}, padding {padding})")
+    return _add_channel_bias(Conv2d(stride, padding)(x, weight), bias)
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
+                     output_padding=0) -> Tensor:
+    """Transposed convolution, as ``torch.nn.functional.conv_transpose2d``.
+
+    x (N, Cin, H, W), weight (Cin, Cout, kh, kw), bias (Cout,) -> (N, Cout, Ho, Wo),
+    Ho = (H - 1) sh - 2 ph + kh + output_padding_h.
+    """
+    op = "conv_transpose2d"
+    stride, padding = _pair(stride, "stride", op), _pair(padding, "padding", op)
+    output_padding = _pair(output_padding, "output_padding", op)
+    _check_conv(op, x, weight, bias, stride, padding, transposed=True)
+    if any(o < 0 or o >= s for o, s in zip(output_padding, stride)):
+        raise ValueError(f"{op}: output_padding {output_padding} must be >= 0 and smaller than stride {stride}")
+    kh, kw = weight.shape[2:]
+    out_hw = tuple((h - 1) * s - 2 * p + k + o for h, s, p, k, o in
+                   zip(x.shape[2:], stride, padding, (kh, kw), output_padding))
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: output size {out_hw} is empty for input {x.shape}, weight {weight.shape}, "
+                         f"stride {stride}, padding {padding}")
+    return _add_channel_bias(ConvTranspose2d(stride, padding, out_hw)(x, weight), bias)
+
+
+def conv2d_grad_weight(x: Tensor, grad_output: Tensor, kernel_size, stride=1, padding=0) -> Tensor:
+    """The gradient of conv2d w.r.t. its weight (``torch.nn.grad.conv2d_weight``), differentiable."""
+    op = "conv2d_grad_weight"
+    return Conv2dGradWeight(_pair(stride, "stride", op), _pair(padding, "padding", op),
+                            _pair(kernel_size, "kernel_size", op))(x, grad_output)
+
+
+# ---------------------------------------------------------------------------
+# Normalisation
+# ---------------------------------------------------------------------------
+
+class BatchNormTrain(Function):
+    """Training-mode batch norm with batch statistics (see ``kernels/batchnorm.py``)."""
+
+    def __init__(self, eps: float, affine: bool):
+        self.eps, self.affine = eps, affine
+
+    def forward(self, x, gamma=None, beta=None):
+        y, self.mean, self.var, self.xhat, self.invstd = _bn.batch_norm_forward(
+            x, gamma if self.affine else None, beta if self.affine else None, self.eps)
+        return y
+
+    def backward(self, g):
+        x = self.inputs[0]
+        gamma = self.inputs[1] if self.affine else None
+        if not is_grad_enabled():
+            # Plain backward: the array kernel, dx = gamma invstd / M (M g - sum g - xhat sum(g xhat)).
+            dx, dgamma, dbeta = _bn.batch_norm_backward(
+                g.data, self.xhat, self.invstd, None if gamma is None else gamma.data)
+            grads = (Tensor(dx),)
+            return grads + ((Tensor(dgamma), Tensor(dbeta)) if self.affine else ())
+        # create_graph=True: the same equation with differentiable ops, xhat recomputed from x.
+        axes = _bn.reduce_axes(x.ndim)
+        cs = _bn.channel_shape(x.ndim, x.shape[1])
+        m = x.numel() // x.shape[1]
+        centred = x - x.mean(axis=axes, keepdims=True)
+        invstd = ((centred * centred).mean(axis=axes, keepdims=True) + self.eps) ** -0.5
+        xhat = centred * invstd
+        dbeta = g.sum(axis=axes)
+        dgamma = (g * xhat).sum(axis=axes)
+        scale = invstd if gamma is None else gamma.reshape(cs) * invstd
+        dx = (g - dbeta.reshape(cs) * (1.0 / m) - xhat * dgamma.reshape(cs) * (1.0 / m)) * scale
+        return (dx, dgamma, dbeta) if self.affine else (dx,)
+
+
+def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor | None = None,
+               bias: Tensor | None = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> Tensor:
+    """Batch normalisation over (N,) for (N, C) or over (N, H, W) for (N, C, H, W) inputs.
+
+    Training: normalise with the batch's mean and biased variance, and update
+    the running statistics in place (PyTorch's convention, unbiased variance)::
+
+        running_mean = (1 - momentum) running_mean + momentum mean
+        running_var  = (1 - momentum) running_var  + momentum var * M / (M - 1)
+
+    Evaluation: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias.
+    ``running_mean``/``running_var`` are Tensors or arrays of shape (C,), or None
+    (then training statistics are always used, as in PyTorch).
+    """
+    op = "batch_norm"
+    _check_float(op, input=x, weight=weight, bias=bias)
+    if x.ndim not in (2, 4):
+        raise ValueError(f"{op}: expected a 2-D (N, C) or 4-D (N, C, H, W) input, got shape {x.shape}")
+    c = x.shape[1]
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if t is not None and tuple(t.shape) != (c,):
+            raise ValueError(f"{op}: {name} of shape {tuple(t.shape)} does not match the input's "
+                             f"{c} channels (input {x.shape})")
+    if (weight is None) != (bias is None):
+        raise ValueError(f"{op}: pass both weight and bias, or neither")
+    cs = _bn.channel_shape(x.ndim, c)
+    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    if training or rm is None:
+        m = x.numel() // c
+        if training and m <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input {x.shape}")
+        fn = BatchNormTrain(eps, affine=weight is not None)
+        y = fn(x, weight, bias) if weight is not None else fn(x)
+        if training and rm is not None:
+            mom = x.dtype.type(momentum)
+            rm *= 1 - mom                                          # running_mean = (1-m) rm + m mean
+            rm += mom * fn.mean.astype(rm.dtype, copy=False)
+            rv *= 1 - mom                                          # running_var = (1-m) rv + m var_unbiased
+            rv += (mom * fn.var * (m / (m - 1))).astype(rv.dtype, copy=False)
+        return y
+    # Evaluation: a per-channel affine map with constant statistics.
+    xp = get_array_module(x.data)
+    invstd = 1 / xp.sqrt(rv.astype(x.dtype, copy=False) + x.dtype.type(eps))
+    y = (x - Tensor(rm.astype(x.dtype, copy=False).reshape(cs))) * Tensor(invstd.reshape(cs))
+    if weight is not None:
+        y = y * weight.reshape(cs) + bias.reshape(cs)
+    return y
+
+
+def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise over the trailing ``normalized_shape`` axes, as ``torch.nn.functional.layer_norm``.
+
+    Composed from primitives, so it is differentiable to any order (the
+    WGAN-GP paper's advice for a critic: layer norm instead of batch norm).
+    """
+    normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if x.shape[x.ndim - len(normalized_shape):] != normalized_shape:
+        raise ValueError(f"layer_norm: input of shape {x.shape} does not end in normalized_shape {normalized_shape}")
+    axes = tuple(range(x.ndim - len(normalized_shape), x.ndim))
+    centred = x - x.mean(axis=axes, keepdims=True)
+    y = centred * ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+# ---------------------------------------------------------------------------
+# Activations
+# ---------------------------------------------------------------------------
+
+class LeakyReLU(Function):
+    """y = x if x > 0 else a x.
+
+    Backward multiplies g by the saved slope map s (1 or a): it is linear in g
+    with a constant s, so its own derivative is the same multiplication and
+    the second derivative w.r.t. x is zero almost everywhere.
+    """
+
+    def __init__(self, slope: float):
+        self.slope = slope
+
+    def forward(self, x):
+        y, self.mask = _act.leaky_relu_forward(x, self.slope)
+        return y
+
+    def backward(self, g):
+        return g * Tensor(_act.leaky_relu_scale(self.mask, self.slope, g.dtype))
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    _check_float("leaky_relu", input=x)
+    return LeakyReLU(float(negative_slope))(x)
+
+
+def relu(x: Tensor) -> Tensor:
+    _check_float("relu", input=x)
+    return ReLU()(x)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return Tanh()(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return Sigmoid()(x)
+
+
+class Softplus(Function):
+    """y = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) (no overflow).  dy/dx = sigmoid(x)."""
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-abs(x)))
+
+    def backward(self, g):
+        return g * Sigmoid()(self.inputs[0])
+
+
+def softplus(x: Tensor) -> Tensor:
+    _check_float("softplus", input=x)
+    return Softplus()(x)
+
+
+def logsigmoid(x: Tensor) -> Tensor:
+    """log sigmoid(x) = -softplus(-x), stable for logits of any size."""
+    return -softplus(-x)
+
+
+def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """x - log sum exp x along ``dim``; the max is subtracted first for stability."""
+    shift = Tensor(x.data.max(axis=dim, keepdims=True))       # a constant: cancels in the result
+    z = x - shift
+    return z - z.exp().sum(axis=dim, keepdims=True).log()
+
+
+# ---------------------------------------------------------------------------
+# Losses
+# ---------------------------------------------------------------------------
+
+def _check_pair(op: str, a: Tensor, b: Tensor, names=("input", "target")) -> Tensor:
+    if not isinstance(b, Tensor):
+        b = Tensor(get_array_module(a.data).asarray(b, dtype=a.dtype))
+    if a.shape != b.shape:
+        raise ValueError(f"{op}: {names[0]} of shape {a.shape} and {names[1]} of shape {b.shape} must match")
+    return b
+
+
+def binary_cross_entropy(p: Tensor, target, reduction: str = "mean") -> Tensor:
+    """-[t log p + (1 - t) log(1 - p)], with each log clamped at -100 as PyTorch does.
+
+    Prefer :func:`binary_cross_entropy_with_logits`: it never takes log(0).
+    """
+    _check_float("binary_cross_entropy", input=p)
+    t = _check_pair("binary_cross_entropy", p, target)
+    loss = -(t * p.log().clip(min=-100.0) + (1.0 - t) * (1.0 - p).log().clip(min=-100.0))
+    return _reduce(loss, reduction, "binary_cross_entropy")
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:
+    """BCE on logits x = log(p / (1 - p)):  -[t log s(x) + (1-t) log(1 - s(x))] = softplus(x) - t x.
+
+    softplus is evaluated as max(x, 0) + log1p(e^-|x|), so any logit is safe.
+    """
+    _check_float("binary_cross_entropy_with_logits", input=logits)
+    t = _check_pair("binary_cross_entropy_with_logits", logits, target)
+    return _reduce(softplus(logits) - t * logits, reduction, "binary_cross_entropy_with_logits")
+
+
+def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
+    """-log softmax(logits)[target] for logits (N, K) and integer targets (N,)."""
+    op = "cross_entropy"
+    _check_float(op, input=logits)
+    t = target.data if isinstance(target, Tensor) else target
+    xp = get_array_module(logits.data)
+    t = xp.asarray(t)
+    if logits.ndim != 2 or t.shape != (logits.shape[0],) or t.dtype.kind not in "iu":
+        raise ValueError(f"{op}: expected logits (N, K) and integer targets (N,), got {logits.shape} "
+                         f"and {tuple(t.shape)} of dtype {t.dtype}")
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= logits.shape[1]):
+        raise ValueError(f"{op}: targets must lie in [0, {logits.shape[1]}), got min {int(t.min())} max {int(t.max())}")
+    picked = log_softmax(logits, dim=1)[xp.arange(t.shape[0]), t]
+    return _reduce(-picked, reduction, op)
+
+
+def mse_loss(x: Tensor, target, reduction: str = "mean") -> Tensor:
+    """(x - t)^2, averaged."""
+    _check_float("mse_loss", input=x)
+    t = _check_pair("mse_loss", x, target)
+    d = x - t
+    return _reduce(d * d, reduction, "mse_loss")
+
+
+def embedding(indices, weight: Tensor) -> Tensor:
+    """Rows of ``weight`` (num, dim) picked by integer ``indices`` (any shape) -> (*indices.shape, dim).
+
+    Backward scatter-adds into the rows used (a repeated index gets the sum).
+    """
+    idx = indices.data if isinstance(indices, Tensor) else get_array_module(weight.data).asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
+    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= weight.shape[0]):
+        raise ValueError(f"embedding: indices must lie in [0, {weight.shape[0]}) for weight {weight.shape}, "
+                         f"got min {int(idx.min())} max {int(idx.max())}")
+    return weight[idx]
+
+
+def one_hot(indices, num_classes: int, dtype=np.float32, like: Tensor | None = None) -> Tensor:
+    """A constant (N, num_classes) one-hot matrix for integer labels (N,)."""
+    idx = indices.data if isinstance(indices, Tensor) else indices
+    xp = get_array_module(idx, None if like is None else like.data)
+    idx = xp.asarray(idx)
+    out = xp.zeros((idx.shape[0], num_classes), dtype=dtype)
+    out[xp.arange(idx.shape[0]), idx] = 1
+    return Tensor(out)
+
