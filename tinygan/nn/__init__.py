@@ -1,0 +1,18 @@
+"""Modules and layers, shaped like ``torch.nn``.
+
+Weight layouts and ``state_dict`` key names follow PyTorch (conv weight
+``(out, in, kh, kw)``, transposed conv ``(in, out, kh, kw)``, batch norm
+``weight, bias, running_mean, running_var, num_batches_tracked``), so a
+PyTorch state_dict of the same architecture loads one to one.
+"""
+from tinygan.nn import init
+from tinygan.nn.layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding,
+                               Flatten, Identity, LayerNorm, LeakyReLU, Linear, ReLU, Sigmoid, Tanh,
+                               Unflatten)
+from tinygan.nn.module import Module, ModuleList, Parameter, Sequential
+
+__all__ = [
+    "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Conv2d", "ConvTranspose2d",
+    "BatchNorm1d", "BatchNorm2d", "LayerNorm", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Embedding",
+    "Flatten", "Unflatten", "Identity", "Dropout", "init",
+]

@@ -1,0 +1,81 @@
+"""Weight initialisers (``torch.nn.init`` names), drawing from tinygan's global generator.
+
+Each works in place on a Tensor's ``.data`` and returns the Tensor.  Numbers
+are drawn on the host (so a seed gives the same weights on CPU and GPU) and
+copied to the tensor's device.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tinygan import random as _random
+from tinygan.backend import to_device
+
+
+def _fill(t, values: np.ndarray):
+    t.data = to_device(values.astype(t.dtype), t.device)
+    return t
+
+
+def _fans(shape) -> tuple[int, int]:
+    """fan_in, fan_out as PyTorch computes them: dim 1 and dim 0 times the receptive field."""
+    if len(shape) < 2:
+        raise ValueError(f"init: fan in/out needs a tensor with at least 2 dimensions, got shape {shape}")
+    receptive = int(np.prod(shape[2:])) if len(shape) > 2 else 1
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def normal_(t, mean: float = 0.0, std: float = 1.0, generator=None):
+    """Fill with N(mean, std^2), e.g. DCGAN's N(0, 0.02) conv weights."""
+    gen = generator or _random.default_generator()
+    return _fill(t, gen.normal(mean, std, size=t.shape))
+
+
+def uniform_(t, a: float = 0.0, b: float = 1.0, generator=None):
+    gen = generator or _random.default_generator()
+    return _fill(t, gen.uniform(a, b, size=t.shape))
+
+
+def constant_(t, value: float):
+    return _fill(t, np.full(t.shape, value))
+
+
+def zeros_(t):
+    return constant_(t, 0.0)
+
+
+def ones_(t):
+    return constant_(t, 1.0)
+
+
+def xavier_uniform_(t, gain: float = 1.0, generator=None):
+    fan_in, fan_out = _fans(t.shape)
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -a, a, generator)
+
+
+def xavier_normal_(t, gain: float = 1.0, generator=None):
+    fan_in, fan_out = _fans(t.shape)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
+
+
+def kaiming_uniform_(t, a: float = 0.0, nonlinearity: str = "leaky_relu", generator=None):
+    """U(-b, b), b = gain sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (PyTorch's layer default with a = sqrt(5))."""
+    fan_in, _ = _fans(t.shape)
+    gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else (
+        math.sqrt(2.0) if nonlinearity == "relu" else 1.0)
+    bound = gain * math.sqrt(3.0 / fan_in)
+    return uniform_(t, -bound, bound, generator)
+
+
+def kaiming_normal_(t, a: float = 0.0, nonlinearity: str = "leaky_relu", generator=None):
+    fan_in, _ = _fans(t.shape)
+    gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else (
+        math.sqrt(2.0) if nonlinearity == "relu" else 1.0)
+    return normal_(t, 0.0, gain / math.sqrt(fan_in), generator)
+
+
+def fan_in(t) -> int:
+    return _fans(t.shape)[0]
