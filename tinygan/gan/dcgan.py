@@ -133,7 +133,10 @@ class DCGANDiscriminator(nn.Module):
             return nn.LayerNorm((channels, size, size))
         return nn.Identity()
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, labels=None) -> Tensor:
+        if labels is not None:
+            raise ValueError("DCGANDiscriminator: this discriminator is unconditional; got labels "
+                             "(use the conditional models in tinygan.gan.models)")
         expect = (self.in_channels, self.image_size, self.image_size)
         if x.ndim != 4 or x.shape[1:] != expect:
             raise ValueError(f"DCGANDiscriminator: expected images of shape (N, {expect[0]}, {expect[1]}, "

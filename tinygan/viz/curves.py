@@ -1,0 +1,72 @@
+"""Loss curves: matplotlib when it is installed (the ``plot`` extra), else a plain Pillow drawing."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
+
+
+def _smooth(y: np.ndarray, window: int) -> np.ndarray:
+    if window <= 1 or y.size < window:
+        return y
+    kernel = np.ones(window) / window
+    return np.convolve(y, kernel, mode="valid")
+
+
+def save_loss_curves(steps: Sequence[float], series: Mapping[str, Sequence[float]], path,
+                     title: str = "Losses during training", smooth: int = 1) -> Path:
+    """Plot each named series against ``steps`` (as the DCGAN tutorial's G and D loss figure)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    x = np.asarray(steps, dtype=np.float64)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception:
+        _pillow_plot(x, series, tmp, title, smooth)
+    else:
+        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+        for name, y in series.items():
+            y = _smooth(np.asarray(y, dtype=np.float64), smooth)
+            ax.plot(x[len(x) - len(y):], y, label=name, linewidth=1)
+        ax.set_xlabel("iteration")
+        ax.set_ylabel("loss")
+        ax.set_title(title)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(tmp, format="png")
+        plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _pillow_plot(x, series, path, title, smooth, size=(800, 450), margin=50):
+    from PIL import Image, ImageDraw
+    img = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(img)
+    ys = {k: _smooth(np.asarray(v, dtype=np.float64), smooth) for k, v in series.items()}
+    finite = np.concatenate([v[np.isfinite(v)] for v in ys.values()] or [np.zeros(1)])
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    hi = hi if hi > lo else lo + 1.0
+    x0, x1 = (float(x.min()), float(x.max())) if x.size else (0.0, 1.0)
+    x1 = x1 if x1 > x0 else x0 + 1.0
+    w, h = size[0] - 2 * margin, size[1] - 2 * margin
+    draw.rectangle([margin, margin, margin + w, margin + h], outline="black")
+    draw.text((margin, 10), title, fill="black")
+    draw.text((5, margin), f"{hi:.3g}", fill="black")
+    draw.text((5, margin + h - 10), f"{lo:.3g}", fill="black")
+    for i, (name, y) in enumerate(ys.items()):
+        colour = _COLOURS[i % len(_COLOURS)]
+        xs = x[len(x) - len(y):]
+        pts = [(margin + (a - x0) / (x1 - x0) * w, margin + h - (b - lo) / (hi - lo) * h)
+               for a, b in zip(xs, y) if np.isfinite(b)]
+        if len(pts) > 1:
+            draw.line(pts, fill=colour, width=1)
+        draw.text((margin + w - 120, margin + 10 + 15 * i), name, fill=colour)
+    img.save(path, format="PNG")
