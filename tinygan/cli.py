@@ -122,6 +122,12 @@ def _cmd_sample(args) -> int:
     G, config, _ = load_generator(args.checkpoint, device=args.device)
     rng = np.random.default_rng(args.seed)
     inputs = G.sample_inputs(args.n, rng)
+    nrow = args.nrow
+    plain = args.label is None and args.category is None and args.code is None
+    if plain and args.out.endswith(".png") and ("labels" in inputs or "c_cat" in inputs):
+        # One row per class (CGAN) or per categorical value, continuous code along the row (InfoGAN).
+        from tinygan.gan.trainer import fixed_inputs
+        inputs, nrow = fixed_inputs(G, args.n, rng)
     if args.label is not None:
         if "labels" not in inputs:
             raise ValueError(f"--label: the model {config.model!r} is not conditional")
@@ -138,7 +144,7 @@ def _cmd_sample(args) -> int:
         if codes is not None:
             inputs["c_cont"] = np.tile(np.asarray(codes, dtype=np.float32), (args.n, 1))
     out = generate(G, inputs, device=args.device)
-    _write_output(out, args.out, nrow=args.nrow, toy=out.ndim == 2)
+    _write_output(out, args.out, nrow=nrow, toy=out.ndim == 2)
     print(f"wrote {args.n} samples to {args.out}")
     return 0
 

@@ -82,11 +82,15 @@ def save_checkpoint(path, *, config: dict, meta: dict, generator: dict, discrimi
     arrays["meta.json"] = _text(json.dumps(meta))
     arrays["config.json"] = _text(json.dumps(config))
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half of one
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic: readers see the old file or the new one, never half of one
+    finally:
+        if tmp.exists():       # a write that failed part way: drop the fragment, keep the old checkpoint
+            tmp.unlink()
     return path
 
 

@@ -111,7 +111,7 @@ class Trainer:
 
         self.step = 0                               # generator updates done
         self.position = (0, 0)                      # (epoch, batch index) of the next real batch
-        self.fixed = self.G.sample_inputs(c.num_samples, np.random.default_rng([c.seed, 1]))
+        self.fixed, self.grid_cols = fixed_inputs(self.G, c.num_samples, np.random.default_rng([c.seed, 1]))
         self._pending: list[dict] = []
         self._history: list[dict] = []
 
@@ -417,7 +417,7 @@ class Trainer:
             save_points_plot(real, samples, path, title=f"step {self.step}")
         else:
             from tinygan.viz import save_image_grid
-            save_image_grid(samples, path, nrow=int(math.sqrt(len(samples))) or 8, scale=2)
+            save_image_grid(samples, path, nrow=self.grid_cols, scale=2)
         return path
 
     def _toy_reference(self) -> np.ndarray:
@@ -469,6 +469,22 @@ class Trainer:
         trainer = cls(config)
         trainer.restore(state)
         return trainer
+
+
+def fixed_inputs(G, n: int, rng: np.random.Generator) -> tuple[dict, int]:
+    """The fixed sampling batch and its grid width.
+
+    Conditional models get one row per class and InfoGAN one row per
+    categorical value with the first continuous code varied along the row
+    (``sample_grid_inputs``), so the pictures show what each input controls;
+    other models get ``n`` independent draws in a square-ish grid.
+    """
+    from tinygan.gan.models import sample_grid_inputs
+    rows = getattr(G, "num_categories", None) or (G.num_classes if getattr(G, "conditional", False) else None)
+    if rows:
+        cols = max(2, n // rows)
+        return sample_grid_inputs(G, rows, cols, rng), cols
+    return G.sample_inputs(n, rng), max(1, int(math.sqrt(n)))
 
 
 def load_generator(path, device: str = "cpu"):
