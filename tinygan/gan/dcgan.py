@@ -82,6 +82,10 @@ class DCGANGenerator(nn.Module):
         for m in self.modules():
             weights_init(m)
 
+    def sample_inputs(self, n: int, rng: np.random.Generator) -> dict:
+        """G's inputs for ``n`` samples, drawn on the host: ``{"z": float32 (n, nz)}``, z ~ N(0, I)."""
+        return {"z": rng.standard_normal((n, self.nz)).astype(np.float32)}
+
     def forward(self, z: Tensor) -> Tensor:
         if z.ndim == 2:
             z = z.reshape(z.shape[0], z.shape[1], 1, 1)          # (N, nz) -> (N, nz, 1, 1)

@@ -1,18 +1,69 @@
-"""GAN objectives, each computed from discriminator *logits* in a numerically stable form.
+"""GAN objectives, each computed from discriminator *logits* (raw outputs) in a numerically stable form.
 
-With D(x) = sigmoid(l(x)) for a logit l:  log D(x) = -softplus(-l),
-log(1 - D(x)) = -softplus(l).  Every loss below is something to *minimise*.
+Notation: ``l(x)`` is the discriminator's raw output (a logit, shape (N,));
+for the probabilistic losses D(x) = sigmoid(l(x)), and
+
+    log D(x)       = log sigmoid(l)  = -softplus(-l)
+    log(1 - D(x))  = log sigmoid(-l) = -softplus(l)
+
+with softplus(t) = log(1 + e^t) evaluated as max(t, 0) + log1p(e^-|t|), so no
+logit is too large (sigmoid-then-log would give log(0) = -inf at |l| ~ 100 in
+float32).  The other losses (LSGAN, WGAN, hinge) use l(x) directly: there is
+no sigmoid anywhere.  Expectations E[.] are means over the batch.
+
+Every loss below is something to *minimise*: ``d_loss`` by the discriminator
+(the critic, for WGAN), ``g_loss`` by the generator.  Each class also carries
+the training defaults of its paper, which the trainer reads as attributes:
+
+=============  =========  ======  ============  ========  ==========  =========  ===========
+loss           optimizer  lr      betas         n_critic  clip_value  gp_weight  critic_norm
+=============  =========  ======  ============  ========  ==========  =========  ===========
+minimax        adam       2e-4    (0.5, 0.999)  1         None        None       batch
+nonsaturating  adam       2e-4    (0.5, 0.999)  1         None        None       batch
+lsgan          adam       2e-4    (0.5, 0.999)  1         None        None       batch
+hinge          adam       2e-4    (0.5, 0.999)  1         None        None       batch
+wgan           rmsprop    5e-5    (unused)      5         0.01        None       batch
+wgan-gp        adam       1e-4    (0.0, 0.9)    5         None        10         layer
+=============  =========  ======  ============  ========  ==========  =========  ===========
+
+InfoGAN's mutual-information term (:func:`info_loss`) is here too: it is
+added to the generator's loss, whatever adversarial loss is chosen.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from tinygan import functional as F
 from tinygan.autograd import Tensor
+from tinygan.backend import get_array_module, to_device
+
+__all__ = [
+    "GANLoss", "Minimax", "NonSaturating", "LSGAN", "WGAN", "WGANGP", "Hinge",
+    "LOSSES", "LOSS_PRESETS", "get_loss", "info_loss",
+]
 
 
 class GANLoss:
-    """A pair of objectives: ``d_loss`` for the discriminator (critic), ``g_loss`` for the generator."""
+    """A pair of objectives: ``d_loss`` for the discriminator (critic), ``g_loss`` for the generator.
+
+    ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)`` take the
+    discriminator's raw outputs, shape (N,), and return a scalar Tensor.
+
+    Class attributes are the paper's training defaults (see the module
+    docstring's table); the trainer reads them, the command line may
+    override ``lr``, ``betas`` and ``n_critic``.
+    """
 
     name = "gan"
+    probabilistic = False          # True: sigmoid(l) is a probability (the log shows D(x) = mean sigmoid(l))
+    # The DCGAN recipe (Radford et al. 2016), the default of the whole family.
+    optimizer = "adam"
+    lr = 2e-4
+    betas = (0.5, 0.999)
+    n_critic = 1                   # discriminator updates per generator update
+    clip_value: float | None = None   # WGAN: clamp critic weights to [-c, c] after each update
+    gp_weight: float | None = None    # WGAN-GP: lambda of the gradient penalty (critic's loss only)
+    critic_norm = "batch"          # normalisation inside the discriminator: "batch" | "layer" | "none"
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -20,38 +71,249 @@ class GANLoss:
     def g_loss(self, fake_logits: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def training_defaults(self) -> dict:
+        """The paper's settings as a dict: optimizer, lr, betas, n_critic, clip_value, gp_weight, critic_norm."""
+        return {k: getattr(self, k) for k in
+                ("optimizer", "lr", "betas", "n_critic", "clip_value", "gp_weight", "critic_norm")}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
 
 class NonSaturating(GANLoss):
-    """The GAN paper's practical objective (DCGAN's recipe).
+    """The GAN paper's practical objective (Goodfellow et al. 2014, sec. 3), DCGAN's recipe.
 
     D maximises  E[log D(x)] + E[log(1 - D(G(z)))], i.e. minimises
-        E[softplus(-l(x))] + E[softplus(l(G(z)))]
-    G maximises  E[log D(G(z))], i.e. minimises  E[softplus(-l(G(z)))].
+
+        L_D = E[softplus(-l(x))] + E[softplus(l(G(z)))]
+
+    G maximises  E[log D(G(z))] instead of minimising E[log(1 - D(G(z)))]
+    (same fixed point, strong gradients early on when D rejects G's samples):
+
+        L_G = E[softplus(-l(G(z)))]
+
+    Both are binary cross-entropies on logits: real labelled 1, fake 0 for D;
+    fake labelled 1 for G.
     """
 
     name = "nonsaturating"
+    probabilistic = True
 
     def d_loss(self, real_logits, fake_logits):
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()   # -log D(x) - log(1 - D(G(z)))
 
     def g_loss(self, fake_logits):
-        return F.softplus(-fake_logits).mean()
+        return F.softplus(-fake_logits).mean()                                     # -log D(G(z))
 
 
 class Minimax(NonSaturating):
-    """The original minimax game: G minimises E[log(1 - D(G(z)))] = -E[softplus(l(G(z)))] (saturates)."""
+    """The original minimax game min_G max_D V(D, G) (Goodfellow et al. 2014, eq. 1).
+
+        V(D, G) = E[log D(x)] + E[log(1 - D(G(z)))]
+
+    D's loss is the non-saturating one's (-V).  G minimises the second term itself:
+
+        L_G = E[log(1 - D(G(z)))] = -E[softplus(l(G(z)))]
+
+    It *saturates*: when D confidently rejects a fake (l -> -inf),
+    dL_G/dl = -sigmoid(l) -> 0 and G learns nothing.
+    """
 
     name = "minimax"
 
     def g_loss(self, fake_logits):
-        return -F.softplus(fake_logits).mean()
+        return -F.softplus(fake_logits).mean()                                     # log(1 - D(G(z)))
 
 
-LOSSES = {"nonsaturating": NonSaturating, "minimax": Minimax}
+class LSGAN(GANLoss):
+    """Least-squares GAN (Mao et al. 2017, eq. 2), on the raw outputs l (no sigmoid).
+
+        L_D = 1/2 E[(l(x) - b)^2] + 1/2 E[(l(G(z)) - a)^2]
+        L_G = 1/2 E[(l(G(z)) - c)^2]
+
+    a is the target for fakes, b for reals, c the value G wants D to believe.
+    Defaults a=0, b=1, c=1 (the paper's experiments, "0-1 coding");
+    ``preset="pearson"`` (or ``get_loss("lsgan-pearson")``) picks a=-1, b=1, c=0,
+    for which b - c = 1 and b - a = 2 make minimising the objectives minimise
+    the Pearson chi^2 divergence between p_data + p_g and 2 p_g (paper, sec. 3.2).
+
+    An MSE adversarial loss *is* this loss: a CGAN or InfoGAN trained with it
+    is an LSGAN and should be called one.
+    """
+
+    name = "lsgan"
+    PRESETS = {"binary": (0.0, 1.0, 1.0), "pearson": (-1.0, 1.0, 0.0)}
+
+    def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0, preset: str | None = None):
+        if preset is not None:
+            if preset not in self.PRESETS:
+                raise ValueError(f"LSGAN: unknown preset {preset!r}; choose from {sorted(self.PRESETS)}")
+            a, b, c = self.PRESETS[preset]
+        self.a, self.b, self.c = float(a), float(b), float(c)
+
+    def d_loss(self, real_logits, fake_logits):
+        real_term = (real_logits - self.b).square().mean()         # E[(l(x) - b)^2]
+        fake_term = (fake_logits - self.a).square().mean()         # E[(l(G(z)) - a)^2]
+        return 0.5 * real_term + 0.5 * fake_term
+
+    def g_loss(self, fake_logits):
+        return 0.5 * (fake_logits - self.c).square().mean()        # 1/2 E[(l(G(z)) - c)^2]
+
+    def __repr__(self) -> str:
+        return f"LSGAN(a={self.a:g}, b={self.b:g}, c={self.c:g})"
+
+
+class WGAN(GANLoss):
+    """Wasserstein GAN (Arjovsky et al. 2017, Algorithm 1).
+
+    The critic f = l (no sigmoid, not a probability) estimates
+    W(p_data, p_g) = max_{||f||_L <= 1} E[f(x)] - E[f(G(z))]; minimising:
+
+        L_critic = E[l(G(z))] - E[l(x)]
+        L_G      = -E[l(G(z))]
+
+    The Lipschitz constraint is enforced by clipping every critic weight to
+    [-0.01, 0.01] after each critic update (``clip_value``; the trainer calls
+    :func:`tinygan.gan.penalties.weight_clip_`).  Paper defaults: RMSprop,
+    lr 5e-5, n_critic 5 (its critic keeps DCGAN's batch norm).
+    """
+
+    name = "wgan"
+    optimizer = "rmsprop"
+    lr = 5e-5
+    n_critic = 5
+    clip_value = 0.01
+
+    def d_loss(self, real_logits, fake_logits):
+        return fake_logits.mean() - real_logits.mean()             # E[f(G(z))] - E[f(x)]
+
+    def g_loss(self, fake_logits):
+        return -fake_logits.mean()                                 # -E[f(G(z))]
+
+
+class WGANGP(WGAN):
+    """WGAN with gradient penalty (Gulrajani et al. 2017, Algorithm 1).
+
+    The same objectives as :class:`WGAN`, with no weight clipping; instead the
+    *critic's* loss gets  lambda E[(||grad_x_hat f(x_hat)||_2 - 1)^2]  on random
+    interpolates x_hat (:func:`tinygan.gan.penalties.gradient_penalty`, added
+    by the trainer).  The penalty belongs to the critic's loss only: it does
+    not appear in L_G.  Paper defaults: Adam lr 1e-4, betas (0, 0.9),
+    n_critic 5, lambda 10, and no batch norm in the critic (the penalty is per
+    sample; batch norm mixes samples), layer norm instead.
+    """
+
+    name = "wgan-gp"
+    optimizer = "adam"
+    lr = 1e-4
+    betas = (0.0, 0.9)
+    clip_value = None
+    gp_weight = 10.0
+    critic_norm = "layer"
+
+    def __init__(self, gp_weight: float = 10.0):
+        self.gp_weight = float(gp_weight)
+
+    def __repr__(self) -> str:
+        return f"WGANGP(gp_weight={self.gp_weight:g})"
+
+
+class Hinge(GANLoss):
+    """Hinge loss (Lim & Ye 2017, "Geometric GAN"; Miyato et al. 2018, SN-GAN, eq. 16-17).
+
+        L_D = E[relu(1 - l(x))] + E[relu(1 + l(G(z)))]
+        L_G = -E[l(G(z))]
+
+    D is a margin classifier: real outputs above +1 and fakes below -1 cost
+    nothing.  G's loss is WGAN's.  Defaults here are the DCGAN recipe (SN-GAN's
+    own, with spectral norm, differ).
+    """
+
+    name = "hinge"
+
+    def d_loss(self, real_logits, fake_logits):
+        return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+    def g_loss(self, fake_logits):
+        return -fake_logits.mean()
+
+
+LOSSES: dict[str, type[GANLoss]] = {
+    "minimax": Minimax,
+    "nonsaturating": NonSaturating,
+    "lsgan": LSGAN,
+    "wgan": WGAN,
+    "wgan-gp": WGANGP,
+    "hinge": Hinge,
+}
+
+# Extra names for preset configurations: name -> (registry name, keyword arguments).
+LOSS_PRESETS: dict[str, tuple[str, dict]] = {
+    "lsgan-pearson": ("lsgan", {"preset": "pearson"}),    # a=-1, b=1, c=0
+}
 
 
 def get_loss(name: str, **kwargs) -> GANLoss:
-    """The loss called ``name`` (see ``LOSSES``)."""
+    """The loss called ``name`` (a key of ``LOSSES`` or ``LOSS_PRESETS``), built with ``kwargs``.
+
+    >>> get_loss("lsgan", a=-1, b=1, c=0)
+    LSGAN(a=-1, b=1, c=0)
+    """
+    if name in LOSS_PRESETS:
+        base, preset_kwargs = LOSS_PRESETS[name]
+        return LOSSES[base](**{**preset_kwargs, **kwargs})
     if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES)}")
+        raise ValueError(f"unknown loss {name!r}; choose from {sorted(LOSSES) + sorted(LOSS_PRESETS)}")
     return LOSSES[name](**kwargs)
+
+
+# ---------------------------------------------------------------------------
+# InfoGAN: the mutual-information term
+# ---------------------------------------------------------------------------
+
+def _as_tensor_like(value, like: Tensor, dtype=None) -> Tensor:
+    """``value`` (a Tensor or an array) as a constant Tensor on ``like``'s device."""
+    if isinstance(value, Tensor):
+        return value if dtype is None or value.dtype == dtype else value.to(dtype=dtype)
+    arr = np.asarray(value) if get_array_module(value) is np else value
+    if dtype is not None:
+        arr = arr.astype(dtype)
+    return Tensor(to_device(arr, like.device))
+
+
+def info_loss(q: dict, inputs: dict, lambda_cat: float = 1.0, lambda_cont: float = 0.1) -> Tensor:
+    """InfoGAN's L_I (Chen et al. 2016, eq. 4-5), as a loss to minimise (with G and Q).
+
+    The mutual information between the codes c and the sample G(z, c) is
+    bounded below by
+
+        I(c; G(z, c)) >= E_{c ~ P(c), x ~ G(z, c)}[log Q(c | x)] + H(c)
+
+    and H(c) is a constant.  With Q(c|x) a categorical distribution for the
+    categorical code and a Gaussian with unit variance for each continuous
+    code, -log Q(c | x) is (up to constants)
+
+        L_I = lambda_cat  * E[CE(cat_logits, c_cat)]
+            + lambda_cont * E[ sum_j 1/2 (cont_mean_j - c_cont_j)^2 ]
+
+    where CE(s, k) = -log softmax(s)_k.  ``q`` is the Q head's output
+    ``{"cat_logits": (N, k), "cont_mean": (N, n_cont)}``; ``inputs`` holds
+    the codes G was fed: ``"c_cat"`` int (N,) and ``"c_cont"`` float
+    (N, n_cont), Tensors or arrays.  Either part may be missing (no
+    categorical, or no continuous code).  ``lambda_cont`` = 0.1 follows the
+    paper's advice to weigh continuous codes less (sec. 6).
+    """
+    total = None
+    if "cat_logits" in q and "c_cat" in inputs:
+        logits = q["cat_logits"]                                            # (N, k)
+        ce = F.cross_entropy(logits, _as_tensor_like(inputs["c_cat"], logits))   # E[-log Q(c_cat | x)]
+        total = lambda_cat * ce
+    if "cont_mean" in q and "c_cont" in inputs:
+        mean = q["cont_mean"]                                               # (N, n_cont)
+        c = _as_tensor_like(inputs["c_cont"], mean, dtype=mean.dtype)
+        nll = 0.5 * (mean - c).square().sum(axis=1).mean()                  # E[sum_j 1/2 (mu_j - c_j)^2]
+        total = lambda_cont * nll if total is None else total + lambda_cont * nll
+    if total is None:
+        raise ValueError("info_loss: found no code to score; q needs 'cat_logits' (with inputs['c_cat']) "
+                         "or 'cont_mean' (with inputs['c_cont'])")
+    return total
