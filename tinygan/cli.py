@@ -30,7 +30,9 @@ def _add_train(sub) -> None:
                        description="Train a GAN. With no options: a DCGAN on the 10,000 bundled MNIST digits "
                                    f"at 28x28 for {DEFAULT_STEPS} steps on the CPU, writing to {d.out}/.")
     p.add_argument("--model", default=d.model, choices=["dcgan", "mlp", "cgan", "cgan-mlp", "infogan"])
-    p.add_argument("--loss", default=d.loss, choices=["minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge"])
+    from tinygan.gan.losses import LOSS_PRESETS, LOSSES
+    p.add_argument("--loss", default=d.loss, choices=list(LOSSES) + list(LOSS_PRESETS),
+                   help="the GAN objective (lsgan: a=0, b=1, c=1; lsgan-pearson: the paper's a=-1, b=1, c=0)")
     p.add_argument("--r1", type=float, default=d.r1, metavar="GAMMA", help="R1 penalty weight on real data (0: off)")
     p.add_argument("--n-critic", type=int, default=None, metavar="K",
                    help="critic updates per generator update (default: the loss's paper value)")

@@ -1,0 +1,136 @@
+"""Mode collapse on the 25-Gaussian grid: the same MLP GAN trained with four losses over several seeds.
+
+The target (``grid25``) is PacGAN's "2D-grid": 25 Gaussians with std 0.05 at
+{-4, -2, 0, 2, 4}^2.  For each loss and seed this trains tinygan's MLP GAN
+with :class:`tinygan.gan.trainer.Trainer` (each loss with its paper's
+optimizer settings: see ``tinygan/gan/losses.py``), draws 2,500 samples and
+measures them as VEEGAN and PacGAN do (:func:`tinygan.metrics.mixture_metrics`):
+
+* modes captured: modes with at least one sample within 3 std of them;
+* high quality: the share of samples within 3 std of their nearest mode;
+* reverse KL: KL(mode histogram of the high-quality samples || uniform).
+
+One table (mean +- std over seeds) is printed and saved as ``results.json``;
+``samples.png`` shows the last seed's samples for each loss over its
+discriminator's (critic's) field.  Each run's folder (checkpoint, samples,
+losses) is kept under ``--out``, so ``tinygan eval --checkpoint`` works on it.
+
+    python examples/mode_collapse.py                  # 4 losses x 2 seeds x 300 steps: about 5 min on 2 cores
+    python examples/mode_collapse.py --steps 3000 --seeds 3
+    python examples/mode_collapse.py --quick          # a smoke test (seconds), used by the slow test
+
+The default budget is far shorter than the papers' (tens of thousands of
+steps); the point is to watch the numbers move, then raise ``--steps``.
+"""
+from __future__ import annotations
+
+import os
+
+# The networks are tiny: a multi-threaded BLAS only adds overhead (and on a
+# shared machine, contention).  Set before NumPy is imported; override freely.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from tinygan.gan.sampling import generate  # noqa: E402
+from tinygan.gan.trainer import TrainConfig, train  # noqa: E402
+from tinygan.metrics import mixture_metrics  # noqa: E402
+from tinygan.viz.toy import save_panel, save_toy_frame  # noqa: E402
+
+LOSSES = ("minimax", "nonsaturating", "lsgan", "wgan-gp")
+PROBABILISTIC = ("minimax", "nonsaturating")      # D is a probability; the others output scores
+
+
+def run_one(loss: str, seed: int, args) -> tuple[dict, object]:
+    """Train one GAN on the grid; return its mixture metrics and the trainer."""
+    config = TrainConfig(model="mlp", dataset=args.dataset, loss=loss, steps=args.steps, batch_size=args.batch_size,
+                         lr=args.lr, seed=seed, out=str(Path(args.out) / f"{loss}_seed{seed}"), progress=False,
+                         sample_every=max(1, args.steps // 4), checkpoint_every=args.steps)
+    start = time.perf_counter()
+    trainer = train(config)
+    seconds = time.perf_counter() - start
+    G = trainer.G
+    samples = generate(G, G.sample_inputs(args.n, np.random.default_rng([seed, 100])))   # (n, 2)
+    metrics = mixture_metrics(samples, args.dataset, n=args.n)
+    metrics["seconds"] = seconds
+    return metrics, trainer
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Mean and std over seeds of the three numbers."""
+    out = {}
+    for key in ("modes_captured", "high_quality", "reverse_kl", "seconds"):
+        values = np.array([r[key] for r in runs], dtype=np.float64)
+        out[key] = (float(values.mean()), float(values.std()))
+    return out
+
+
+def table(summary: dict, num_modes: int, args) -> str:
+    lines = [f"{args.dataset}: {args.seeds} seed(s) x {args.steps} generator steps, batch {args.batch_size}, "
+             f"{args.n} samples each",
+             "",
+             f"| loss          | modes captured (of {num_modes}) | high quality (%) | reverse KL     | s / run |",
+             "|---------------|------------------------|------------------|----------------|---------|"]
+    for loss, s in summary.items():
+        (m, ms), (h, hs), (k, ks), (t, _) = (s[key] for key in ("modes_captured", "high_quality", "reverse_kl",
+                                                                 "seconds"))
+        lines.append(f"| {loss:<13} | {m:5.1f} +- {ms:<4.1f}          | {100 * h:5.1f} +- {100 * hs:<5.1f}    "
+                     f"| {k:5.3f} +- {ks:<5.3f} | {t:7.1f} |")
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--losses", nargs="+", default=list(LOSSES), choices=["minimax", "nonsaturating", "lsgan", "wgan",
+                                                                       "wgan-gp", "hinge"])
+    p.add_argument("--seeds", type=int, default=2, help="seeds per loss (0, 1, ...)")
+    p.add_argument("--steps", type=int, default=300, help="generator updates per run")
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=None, help="learning rate for every loss (default: each loss's own)")
+    p.add_argument("--n", type=int, default=2500, help="samples per evaluation (2,500 as VEEGAN/PacGAN)")
+    p.add_argument("--dataset", default="grid25", choices=["grid25", "ring8"])
+    p.add_argument("--out", default="runs/mode_collapse")
+    p.add_argument("--quick", action="store_true", help="1 seed, 20 steps, 500 samples: a smoke test")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seeds, args.steps, args.n = 1, 20, 500
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results, frames = {}, []
+    for loss in args.losses:
+        runs = []
+        for seed in range(args.seeds):
+            metrics, trainer = run_one(loss, seed, args)
+            runs.append(metrics)
+            print(f"{loss:<13} seed {seed}: {metrics['modes_captured']:2d} modes, "
+                  f"{100 * metrics['high_quality']:5.1f}% high quality, reverse KL {metrics['reverse_kl']:.3f} "
+                  f"({metrics['seconds']:.0f} s)", flush=True)
+        frames.append(save_toy_frame(trainer.G, trainer.D, args.dataset, out / f"samples_{loss}.png",
+                                     title=f"{loss}, seed {args.seeds - 1}, step {args.steps}",
+                                     probabilistic=loss in PROBABILISTIC, n=1000, seed=args.seeds - 1))
+        results[loss] = {"runs": runs, "summary": summarise(runs)}
+    summary = {loss: r["summary"] for loss, r in results.items()}
+    num_modes = results[args.losses[0]]["runs"][0]["num_modes"]
+    text = table(summary, num_modes, args)
+    print()
+    print(text)
+    save_panel(frames, out / "samples.png", columns=min(4, len(frames)))
+    (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    (out / "table.md").write_text(text + "\n")
+    print(f"\nwrote {out / 'results.json'}, {out / 'table.md'} and {out / 'samples.png'}")
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""WGAN-GP (Gulrajani et al. 2017): the Lipschitz constraint as a gradient penalty.
+
+    python examples/wgan_gp.py                  # a few minutes on 2 CPU cores; writes runs/wgan_gp/
+
+Equations -> lines:
+  L = E[D(G(z))] - E[D(x)] + lambda E[(||grad_x_hat D(x_hat)||_2 - 1)^2]
+      critic part                                 tinygan/gan/losses.py     WGANGP.d_loss
+      x_hat = eps x + (1 - eps) G(z), eps ~ U[0,1] tinygan/gan/penalties.py  gradient_penalty
+      grad_x_hat D(x_hat) with create_graph=True  (tinygan.grad: the penalty is differentiated again)
+  the penalty is added to the critic's loss only  tinygan/gan/trainer.py    Trainer.train_step
+  Adam lr 1e-4, betas (0, 0.9), n_critic 5, lambda 10, critic without batch norm (layer norm)
+"""
+from _common import parse
+
+from tinygan.gan.trainer import TrainConfig, train
+
+args = parse(100, "runs/wgan_gp")
+train(TrainConfig(model="dcgan", loss="wgan-gp", ngf=32, ndf=32, steps=args.steps, seed=args.seed,
+                  out=args.out, sample_every=25, device=args.device))
+print(f"see {args.out}/samples/ (metrics.jsonl has the penalty as 'gp')")
