@@ -12,9 +12,16 @@ LeakyReLU with slope ``a``::
 """
 from __future__ import annotations
 
+import numpy
+
+from tinygan.backend import get_array_module
+from tinygan.kernels import cuda as _cuda
+
 
 def leaky_relu_forward(x, slope: float):
     """Returns ``y`` and the boolean mask ``x > 0`` that backward needs."""
+    if get_array_module(x) is not numpy:  # CuPy: y and mask in one fused kernel (kernels/cuda)
+        return _cuda.leaky_relu_forward(x, slope)
     mask = x > 0                                       # (same shape as x), bool
     scale = leaky_relu_scale(mask, slope, x.dtype)
     return x * scale, mask
@@ -22,10 +29,19 @@ def leaky_relu_forward(x, slope: float):
 
 def leaky_relu_scale(mask, slope: float, dtype):
     """s = 1 where mask else slope, as ``dtype``."""
+    if get_array_module(mask) is not numpy:  # CuPy: one fused kernel (kernels/cuda)
+        return _cuda.leaky_relu_scale(mask, slope, dtype)
     s = mask.astype(dtype)
     s *= dtype.type(1.0 - slope)
     s += dtype.type(slope)
     return s
+
+
+def leaky_relu_backward(g, mask, slope: float):
+    """dx = g * s, s = 1 where mask else slope (the array form of LeakyReLU's backward)."""
+    if get_array_module(g) is not numpy:  # CuPy: one fused kernel (kernels/cuda)
+        return _cuda.leaky_relu_backward(g, mask, slope)
+    return g * leaky_relu_scale(mask, slope, g.dtype)
 
 
 def leaky_relu_ref(x, slope: float):

@@ -16,7 +16,10 @@ Backward, with g = dL/dy (Ioffe & Szegedy 2015, simplified)::
 """
 from __future__ import annotations
 
+import numpy
+
 from tinygan.backend import get_array_module
+from tinygan.kernels import cuda as _cuda
 
 
 def reduce_axes(ndim: int) -> tuple[int, ...]:
@@ -38,6 +41,8 @@ def batch_norm_forward(x, gamma, beta, eps):
     xp = get_array_module(x)
     axes = reduce_axes(x.ndim)
     cs = channel_shape(x.ndim, x.shape[1])
+    if xp is not numpy:  # CuPy: fused sum of squares + one normalise kernel (kernels/cuda)
+        return _cuda.batch_norm_forward(x, gamma, beta, eps, axes, cs)
     mean = x.mean(axis=axes)                                  # (C,)
     centred = x - mean.reshape(cs)                            # (N, C, H, W)
     var = (centred * centred).mean(axis=axes)                 # (C,)
@@ -55,6 +60,8 @@ def batch_norm_backward(g, xhat, invstd, gamma):
     """Training-mode backward.  Returns ``dx, dgamma, dbeta`` (see the module docstring)."""
     axes = reduce_axes(g.ndim)
     cs = channel_shape(g.ndim, g.shape[1])
+    if get_array_module(g) is not numpy:  # CuPy: fused dgamma reduction + one dx kernel (kernels/cuda)
+        return _cuda.batch_norm_backward(g, xhat, invstd, gamma, axes, cs)
     m = g.size // g.shape[1]
     dbeta = g.sum(axis=axes)                                  # (C,)
     dgamma = (g * xhat).sum(axis=axes)                        # (C,)

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 
+import numpy
+
 from tinygan.backend import get_array_module
+from tinygan.kernels import cuda as _cuda
 
 
 def adam_step_(p, g, m, v, *, lr: float, beta1: float, beta2: float, eps: float, step: int,
@@ -22,6 +25,9 @@ def adam_step_(p, g, m, v, *, lr: float, beta1: float, beta2: float, eps: float,
         p     = p - lr m_hat / (sqrt(v_hat) + eps)
     """
     xp = get_array_module(p)
+    if xp is not numpy:  # CuPy: one fused kernel over p, m and v (kernels/cuda)
+        return _cuda.adam_step_(p, g, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, step=step,
+                                weight_decay=weight_decay)
     dt = p.dtype.type
     if weight_decay:
         g = g + dt(weight_decay) * p
@@ -71,6 +77,9 @@ def rmsprop_step_(p, g, v, buf, gavg, *, lr: float, alpha: float, eps: float, we
         buf = mu buf + g / avg;  p = p - lr buf      (momentum)   else   p = p - lr g / avg
     """
     xp = get_array_module(p)
+    if xp is not numpy:  # CuPy: one fused kernel over p, v (and buf, gavg) (kernels/cuda)
+        return _cuda.rmsprop_step_(p, g, v, buf, gavg, lr=lr, alpha=alpha, eps=eps,
+                                   weight_decay=weight_decay, momentum=momentum, centered=centered)
     dt = p.dtype.type
     if weight_decay:
         g = g + dt(weight_decay) * p
