@@ -3,7 +3,8 @@
 The target (``grid25``) is PacGAN's "2D-grid": 25 Gaussians with std 0.05 at
 {-4, -2, 0, 2, 4}^2.  For each loss and seed this trains tinygan's MLP GAN
 with :class:`tinygan.gan.trainer.Trainer` (each loss with its paper's
-optimizer settings: see ``tinygan/gan/losses.py``), draws 2,500 samples and
+optimizer, betas and n_critic, see ``tinygan/gan/losses.py``; one learning
+rate for all, 1e-3 unless ``--paper-lr``), draws 2,500 samples and
 measures them as VEEGAN and PacGAN do (:func:`tinygan.metrics.mixture_metrics`):
 
 * modes captured: modes with at least one sample within 3 std of them;
@@ -41,10 +42,9 @@ import numpy as np  # noqa: E402
 from tinygan.gan.sampling import generate  # noqa: E402
 from tinygan.gan.trainer import TrainConfig, train  # noqa: E402
 from tinygan.metrics import mixture_metrics  # noqa: E402
-from tinygan.viz.toy import save_panel, save_toy_frame  # noqa: E402
+from tinygan.viz.toy import is_probabilistic, save_panel, save_toy_frame  # noqa: E402
 
 LOSSES = ("minimax", "nonsaturating", "lsgan", "wgan-gp")
-PROBABILISTIC = ("minimax", "nonsaturating")      # D is a probability; the others output scores
 
 
 def run_one(loss: str, seed: int, args) -> tuple[dict, object]:
@@ -72,7 +72,8 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def table(summary: dict, num_modes: int, args) -> str:
-    lines = [f"{args.dataset}: {args.seeds} seed(s) x {args.steps} generator steps, batch {args.batch_size}, "
+    lr = "each loss's own lr" if args.lr is None else f"lr {args.lr:g}"
+    lines = [f"{args.dataset}: {args.seeds} seed(s) x {args.steps} generator steps, batch {args.batch_size}, {lr}, "
              f"{args.n} samples each",
              "",
              f"| loss          | modes captured (of {num_modes}) | high quality (%) | reverse KL     | s / run |",
@@ -80,7 +81,7 @@ def table(summary: dict, num_modes: int, args) -> str:
     for loss, s in summary.items():
         (m, ms), (h, hs), (k, ks), (t, _) = (s[key] for key in ("modes_captured", "high_quality", "reverse_kl",
                                                                  "seconds"))
-        lines.append(f"| {loss:<13} | {m:5.1f} +- {ms:<4.1f}          | {100 * h:5.1f} +- {100 * hs:<5.1f}    "
+        lines.append(f"| {loss:<13} | {m:5.1f} +- {ms:<4.1f}          | {100 * h:5.1f} +- {100 * hs:<4.1f}    "
                      f"| {k:5.3f} +- {ks:<5.3f} | {t:7.1f} |")
     return "\n".join(lines)
 
@@ -92,7 +93,10 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, default=2, help="seeds per loss (0, 1, ...)")
     p.add_argument("--steps", type=int, default=300, help="generator updates per run")
     p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lr", type=float, default=None, help="learning rate for every loss (default: each loss's own)")
+    p.add_argument("--lr", type=float, default=1e-3,
+                   help="one learning rate for every loss (default 1e-3, so that the short default budget shows "
+                        "something; betas and n_critic stay each loss's own)")
+    p.add_argument("--paper-lr", action="store_true", help="each loss's own learning rate instead of --lr")
     p.add_argument("--n", type=int, default=2500, help="samples per evaluation (2,500 as VEEGAN/PacGAN)")
     p.add_argument("--dataset", default="grid25", choices=["grid25", "ring8"])
     p.add_argument("--out", default="runs/mode_collapse")
@@ -100,6 +104,8 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.steps, args.n = 1, 20, 500
+    if args.paper_lr:
+        args.lr = None
     return args
 
 
@@ -118,7 +124,7 @@ def main(argv=None) -> dict:
                   f"({metrics['seconds']:.0f} s)", flush=True)
         frames.append(save_toy_frame(trainer.G, trainer.D, args.dataset, out / f"samples_{loss}.png",
                                      title=f"{loss}, seed {args.seeds - 1}, step {args.steps}",
-                                     probabilistic=loss in PROBABILISTIC, n=1000, seed=args.seeds - 1))
+                                     probabilistic=is_probabilistic(trainer.loss), n=1000, seed=args.seeds - 1))
         results[loss] = {"runs": runs, "summary": summarise(runs)}
     summary = {loss: r["summary"] for loss, r in results.items()}
     num_modes = results[args.losses[0]]["runs"][0]["num_modes"]

@@ -108,7 +108,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/theory_lab")
     p.add_argument("--skip-training", action="store_true", help="parts 1-3 only")
-    p.add_argument("--steps-1d", type=int, nargs="+", default=[0, 150, 400, 1500])
+    p.add_argument("--steps-1d", type=int, nargs="+", default=[0, 50, 150, 1500])
     p.add_argument("--steps-2d", type=int, nargs="+", default=[0, 200, 600, 2000])
     p.add_argument("--docs", action="store_true", help="copy the figures into docs/figures/")
     args = p.parse_args(argv)
