@@ -51,28 +51,44 @@ def _set_grad_enabled(mode: bool):
         _grad_enabled = previous
 
 
-class no_grad(contextlib.ContextDecorator):
+class _GradMode(contextlib.ContextDecorator):
+    """Sets grad mode to ``_mode`` on enter and restores the previous mode on exit.
+
+    The previous modes are kept on a per-instance *stack*, so one instance may
+    be entered re-entrantly: a recursive function decorated with
+    ``@no_grad()``, or ``ng = no_grad()`` used in nested ``with ng:`` blocks.
+    (Keeping a single saved context in an attribute was wrong there: the
+    inner enter dropped the outer context, whose generator, once garbage
+    collected, ran its ``finally`` and switched grad mode back on early.)
+    """
+
+    _mode = True
+
+    def __init__(self):
+        self._previous: list[bool] = []
+
+    def __enter__(self):
+        global _grad_enabled
+        self._previous.append(_grad_enabled)
+        _grad_enabled = self._mode
+        return self
+
+    def __exit__(self, *exc):
+        global _grad_enabled
+        _grad_enabled = self._previous.pop()
+        return False
+
+
+class no_grad(_GradMode):
     """Context manager (and decorator) that stops graph recording, as ``torch.no_grad``."""
 
-    def __enter__(self):
-        self._ctx = _set_grad_enabled(False)
-        self._ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
+    _mode = False
 
 
-class enable_grad(contextlib.ContextDecorator):
+class enable_grad(_GradMode):
     """Context manager that turns graph recording back on inside ``no_grad``."""
 
-    def __enter__(self):
-        self._ctx = _set_grad_enabled(True)
-        self._ctx.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._ctx.__exit__(*exc)
+    _mode = True
 
 
 # ---------------------------------------------------------------------------
@@ -456,7 +472,10 @@ class Tensor:
         axis = _axis(axis, dim)
         n = _count(self.shape, axis)
         centred = self - self.mean(axis=axis, keepdims=True)
-        return (centred * centred).sum(axis=axis, keepdims=keepdims) * (1.0 / (n - 1 if unbiased else n))
+        # One value per variance with unbiased=True: NaN, as PyTorch (n - 1 = 0 used to
+        # raise a bare ZeroDivisionError here).
+        dof = n - 1 if unbiased else n
+        return (centred * centred).sum(axis=axis, keepdims=keepdims) * (1.0 / dof if dof > 0 else float("nan"))
 
     def max(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
         return _ops.Max(_axis(axis, dim), keepdims)(self)
@@ -613,6 +632,12 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
             grads[key] = g if key not in grads else grads[key] + g
         elif wanted_ids is not None and id(r) in wanted_ids:  # a root that is a wanted leaf
             results[id(r)] = g if id(r) not in results else results[id(r)] + g
+        elif wanted_ids is None and r.requires_grad:
+            # backward() called on a leaf itself (e.g. the output of nn.Identity):
+            # d(root)/d(root) = 1, so its .grad receives the root gradient, as in
+            # PyTorch.  Without this branch the leaf's .grad silently stayed None.
+            g = g if create_graph else g.detach()
+            r.grad = g if r.grad is None else r.grad + g
 
     with _set_grad_enabled(create_graph):
         for fn in reversed(order):

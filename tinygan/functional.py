@@ -403,15 +403,50 @@ def _check_pair(op: str, a: Tensor, b: Tensor, names=("input", "target")) -> Ten
     return b
 
 
+class BinaryCrossEntropy(Function):
+    """Element-wise -[t log p + (1 - t) log(1 - p)], each log clamped at -100 (as PyTorch).
+
+    Backward is PyTorch's, written with differentiable ops::
+
+        dL/dp = g (p - t) / max(p (1 - p), 1e-12)
+        dL/dt = g (max(log(1 - p), -100) - max(log p, -100))
+
+    (PyTorch leaves the logs in dL/dt unclamped: +-inf at p = 0 or 1, where
+    this gives +-100 g, the derivative of the clamped loss.)
+
+    A composition of log, clip and mul (the former implementation) gave NaN
+    gradients whenever p was exactly 0 or 1 (0 * inf in Log's backward), even
+    for a perfect prediction; in float32 sigmoid(l) is exactly 1 once l > 17,
+    so one confident discriminator output poisoned every gradient with NaN.
+    """
+
+    def forward(self, p, t):
+        xp = get_array_module(p)
+        with np.errstate(divide="ignore"):                 # log(0) = -inf, clamped to -100
+            logp = xp.maximum(xp.log(p), -100)
+            log1mp = xp.maximum(xp.log(1 - p), -100)
+        return -(t * logp + (1 - t) * log1mp)
+
+    def backward(self, g):
+        p, t = self.inputs
+        gp = gt = None
+        if self.needs_input_grad[0]:
+            gp = g * (p - t) / (p * (1.0 - p)).clip(min=1e-12)
+        if self.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):
+                gt = g * ((1.0 - p).log().clip(min=-100.0) - p.log().clip(min=-100.0))
+        return gp, gt
+
+
 def binary_cross_entropy(p: Tensor, target, reduction: str = "mean") -> Tensor:
     """-[t log p + (1 - t) log(1 - p)], with each log clamped at -100 as PyTorch does.
 
+    The gradient is finite at p = 0 and p = 1 (see :class:`BinaryCrossEntropy`).
     Prefer :func:`binary_cross_entropy_with_logits`: it never takes log(0).
     """
     _check_float("binary_cross_entropy", input=p)
     t = _check_pair("binary_cross_entropy", p, target)
-    loss = -(t * p.log().clip(min=-100.0) + (1.0 - t) * (1.0 - p).log().clip(min=-100.0))
-    return _reduce(loss, reduction, "binary_cross_entropy")
+    return _reduce(BinaryCrossEntropy()(p, t), reduction, "binary_cross_entropy")
 
 
 def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:

@@ -202,8 +202,14 @@ class Tanh(Function):
 class Sigmoid(Function):
     def forward(self, x):
         xp = get_array_module(x)
-        # sigma(x) = (1 + tanh(x/2)) / 2: no overflow of exp(-x) for large |x|.
-        return (xp.tanh(x * x.dtype.type(0.5)) + 1) * x.dtype.type(0.5)
+        # sigma(x) = 1 / (1 + e^-|x|) for x >= 0 and e^-|x| / (1 + e^-|x|) for x < 0:
+        # exp never overflows, and small outputs keep full *relative* precision.
+        # (The former (1 + tanh(x/2)) / 2 rounded every sigma(x) below ~3e-8 to
+        # exactly 0 in float32, e.g. sigma(-20) = 0 instead of 2.1e-9, so a
+        # Sigmoid + binary_cross_entropy loss read 100 where PyTorch reads 20.)
+        e = xp.exp(-abs(x))
+        r = 1 / (1 + e)
+        return xp.where(x >= 0, r, e * r)
 
     def backward(self, g):
         y = self.saved_output()

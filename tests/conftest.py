@@ -1,0 +1,131 @@
+"""Shared test configuration: hypothesis profiles, the ``torch`` fixture and backend parametrisation.
+
+Hypothesis profiles (pick one with ``HYPOTHESIS_PROFILE=dev pytest ...``):
+
+* ``ci`` (default): derandomized (the same examples on every run and every
+  machine), no deadline (timings on shared CI runners are noise), a modest
+  number of examples, and ``print_blob`` so a failure prints the
+  ``@reproduce_failure`` line to replay it.
+* ``dev``: random examples, five times as many; run it now and then to look
+  for new counterexamples (failures are saved in ``.hypothesis/``).
+
+Backends: ``BACKENDS`` lists the array backends available here, ``DEVICES``
+the matching tinygan device names as ``pytest.param``s (the CuPy one marked
+``gpu``).  Parametrise a test with ``@pytest.mark.parametrize("device",
+DEVICES)`` (``from conftest import DEVICES``) or request the session-scoped
+``device`` fixture, which is already parametrised that way and, being
+session-scoped, is safe to combine with ``@given``.
+
+Shared helpers (``from conftest import ...``): ``examples(n)`` scales a
+per-test example count to the profile; ``seeds`` and ``conv_cases`` are
+hypothesis strategies used by the gradcheck and parity tests.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+import tinygan
+
+# --- hypothesis profiles ---------------------------------------------------------
+
+CI_EXAMPLES = 12
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    max_examples=CI_EXAMPLES,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "dev",
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    max_examples=5 * CI_EXAMPLES,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def examples(n: int) -> int:
+    """Scale a per-test example count to the active profile (n in ci, 5 n in dev)."""
+    return max(1, round(n * settings.default.max_examples / CI_EXAMPLES))
+
+
+# --- backends -----------------------------------------------------------------------
+
+GPU = tinygan.backend.gpu_available()
+BACKENDS = ["numpy"] + (["cupy"] if GPU else [])
+_DEVICE_OF = {"numpy": "cpu", "cupy": "cuda"}
+# One pytest.param per available backend, named by tinygan device; CuPy's marked gpu.
+DEVICES = [pytest.param(_DEVICE_OF[b], id=_DEVICE_OF[b], marks=[pytest.mark.gpu] if b == "cupy" else [])
+           for b in BACKENDS]
+BACKEND_PARAMS = [pytest.param(b, id=b, marks=[pytest.mark.gpu] if b == "cupy" else []) for b in BACKENDS]
+
+
+@pytest.fixture(scope="session", params=DEVICES)
+def device(request) -> str:
+    """``"cpu"``, and ``"cuda"`` (marked ``gpu``) when CuPy sees a GPU."""
+    return request.param
+
+
+@pytest.fixture(scope="session", params=BACKEND_PARAMS)
+def backend(request) -> str:
+    """``"numpy"``, and ``"cupy"`` (marked ``gpu``) when CuPy sees a GPU."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """The torch module; the test is skipped when PyTorch is not installed."""
+    return pytest.importorskip("torch")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip ``gpu``-marked tests when no GPU is visible (they are not even parametrised then)."""
+    if GPU:
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a visible GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+
+# --- shared strategies ----------------------------------------------------------------
+
+seeds = st.integers(0, 2**32 - 1)
+
+
+@st.composite
+def conv_cases(draw, max_batch=4, max_ch=5, max_k=5, extra=4, transposed=False):
+    """A valid conv problem: batch 1-4, channels 1-5, kernel 1-5, stride 1-3, padding 0-2,
+    output_padding < stride, non-square (often odd) spatial sizes.
+
+    For a transposed conv, (h, w) is its input size, chosen so that the output
+    (h - 1) s - 2 p + k + output_padding is at least 1."""
+    n = draw(st.integers(1, max_batch))
+    c = draw(st.integers(1, max_ch))
+    o = draw(st.integers(1, max_ch))
+    kh, kw = draw(st.integers(1, max_k)), draw(st.integers(1, max_k))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    oph, opw = draw(st.integers(0, sh - 1)), draw(st.integers(0, sw - 1))
+    if transposed:   # smallest input with a non-empty output: (h - 1) s >= 2 p - k - op + 1
+        lo_h = 1 + max(0, -(-(2 * ph - kh - oph + 1) // sh))
+        lo_w = 1 + max(0, -(-(2 * pw - kw - opw + 1) // sw))
+        extra = min(extra, 3)
+    else:            # smallest input a kernel fits into: h + 2 p >= k
+        lo_h, lo_w = max(1, kh - 2 * ph), max(1, kw - 2 * pw)
+    h = draw(st.integers(lo_h, lo_h + extra))
+    w = draw(st.integers(lo_w, lo_w + extra))
+    bias = draw(st.booleans())
+    seed = draw(seeds)
+    return dict(n=n, c=c, o=o, h=h, w=w, k=(kh, kw), s=(sh, sw), p=(ph, pw), op=(oph, opw),
+                bias=bias, seed=seed)
