@@ -481,3 +481,25 @@ def test_gradient_penalty_double_backward_matches_numpy(cp, dtype):
         results[device] = {"gx": gx.numpy(), "penalty": penalty.numpy(),
                            "w1.grad": w1.grad.numpy(), "w2.grad": w2.grad.numpy()}
     _assert_close_results(results["cuda"], results["cpu"], dtype)
+
+
+@pytest.mark.gpu
+def test_optimizer_state_follows_module_to_cuda_and_back(cp):
+    """Adam's m and v move with their parameters when the module changes device mid-run."""
+    lin = nn.Linear(4, 3)
+    ref = nn.Linear(4, 3)
+    ref.load_state_dict(lin.state_dict())
+    opt, opt_ref = toptim.Adam(lin.parameters(), lr=1e-2), toptim.Adam(ref.parameters(), lr=1e-2)
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    for step in range(4):
+        if step == 2:
+            lin.to("cuda")
+        xt = tinygan.tensor(x, device=lin.device)
+        for model, o, inp in ((lin, opt, xt), (ref, opt_ref, tinygan.tensor(x))):
+            o.zero_grad()
+            (model(inp) ** 2).sum().backward()
+            o.step()
+    assert all(backend.is_cupy_array(v) for st in opt.state.values() for v in st.values() if hasattr(v, "shape"))
+    lin.to("cpu")
+    for a, b in zip(lin.parameters(), ref.parameters()):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)

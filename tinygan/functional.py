@@ -342,6 +342,10 @@ class LeakyReLU(Function):
         return y
 
     def backward(self, g):
+        if not is_grad_enabled():
+            # Plain backward: dx = g * s in one pass (one fused kernel on the GPU).
+            return Tensor(_act.leaky_relu_backward(g.data, self.mask, self.slope))
+        # create_graph=True: the same product as a graph node, linear in g.
         return g * Tensor(_act.leaky_relu_scale(self.mask, self.slope, g.dtype))
 
 
@@ -469,7 +473,8 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     if logits.ndim != 2 or t.shape != (logits.shape[0],) or t.dtype.kind not in "iu":
         raise ValueError(f"{op}: expected logits (N, K) and integer targets (N,), got {logits.shape} "
                          f"and {tuple(t.shape)} of dtype {t.dtype}")
-    if t.size and (int(t.min()) < 0 or int(t.max()) >= logits.shape[1]):
+    # Range check on host arrays only: on a GPU it would cost a device-to-host sync per call.
+    if xp is np and t.size and (int(t.min()) < 0 or int(t.max()) >= logits.shape[1]):
         raise ValueError(f"{op}: targets must lie in [0, {logits.shape[1]}), got min {int(t.min())} max {int(t.max())}")
     picked = log_softmax(logits, dim=1)[xp.arange(t.shape[0]), t]
     return _reduce(-picked, reduction, op)
@@ -491,7 +496,8 @@ def embedding(indices, weight: Tensor) -> Tensor:
     idx = indices.data if isinstance(indices, Tensor) else get_array_module(weight.data).asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
-    if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= weight.shape[0]):
+    # Range check on host arrays only (on a GPU it would cost a device-to-host sync per call).
+    if isinstance(idx, np.ndarray) and idx.size and (int(idx.min()) < 0 or int(idx.max()) >= weight.shape[0]):
         raise ValueError(f"embedding: indices must lie in [0, {weight.shape[0]}) for weight {weight.shape}, "
                          f"got min {int(idx.min())} max {int(idx.max())}")
     return weight[idx]

@@ -14,6 +14,13 @@ from tinygan.backend import get_array_module, to_device, to_numpy
 from tinygan.kernels import optim as _k
 
 
+def _follow_device(state: dict, p) -> None:
+    """Move a parameter's state arrays to the parameter's device (after ``Module.to``), in place."""
+    for k, v in state.items():
+        if hasattr(v, "shape") and get_array_module(v) is not get_array_module(p.data):
+            state[k] = to_device(v, p.device)
+
+
 class Optimizer:
     """Holds ``param_groups`` (lists of Parameters with hyper-parameters) and per-parameter state."""
 
@@ -51,7 +58,9 @@ class Optimizer:
             if get_array_module(g) is not get_array_module(p.data):
                 raise ValueError(f"{type(self).__name__}.step: gradient on a different device from its "
                                  f"parameter of shape {p.shape}")
-            self._update(group, p, g, self.state.setdefault(id(p), {}))
+            state = self.state.setdefault(id(p), {})
+            _follow_device(state, p)
+            self._update(group, p, g, state)
 
     def _update(self, group, p, g, state) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
