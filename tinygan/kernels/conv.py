@@ -1,0 +1,564 @@
+"""2-D convolution kernels: arrays in, arrays out, no autograd.
+
+Shapes follow PyTorch (NCHW activations, ``(O, C, kh, kw)`` weights)::
+
+    x  (N, C, H, W)      input
+    w  (O, C, kh, kw)    weight
+    y  (N, O, Ho, Wo)    output,  Ho = (H + 2 ph - kh) // sh + 1
+
+    y[n, o, i, j] = sum_{c, p, q} x_pad[n, c, i*sh + p, j*sw + q] * w[o, c, p, q]
+
+where ``x_pad`` is ``x`` with ``ph`` zero rows above and below and ``pw``
+zero columns left and right.
+
+How: im2col + one matrix product
+--------------------------------
+Each kernel works channels-last (NHWC) inside and turns the convolution
+into ONE matrix product (GEMM):
+
+    cols[(n, i, j), (p, q, c)] = x_pad[n, i*sh + p, j*sw + q, c]    (N*Ho*Wo, kh*kw*C)
+    w_rows[o, (p, q, c)]       = w[o, c, p, q]                      (O, kh*kw*C)
+    y[(n, i, j), o]            = cols @ w_rows.T                     (N*Ho*Wo, O)
+
+``cols`` starts as a strided *view* of the padded input (no arithmetic);
+one copy lays it out as a matrix.  Channels-last matters for speed: the
+``kw * C`` numbers of one window row are adjacent in memory, so that copy
+moves long contiguous runs, and the GEMM result already is ``(N, Ho, Wo, O)``.
+Outputs are returned as NCHW-shaped *views* of NHWC buffers
+(``y.transpose(0, 3, 1, 2)``): they are not C-contiguous, which every
+NumPy/CuPy operation accepts, and fed back into these kernels they need no
+transpose at all.
+
+The two gradients are the adjoints (transposes) of that product:
+
+    w.r.t. w:  gw_rows = gy_rows.T @ cols                            (O, kh*kw*C)
+    w.r.t. x:  dcols   = gy_rows @ w_rows, then col2im adds every window
+               row back where it came from                           (N, H, W, C)
+
+``conv2d_grad_input`` *is* the forward pass of a transposed convolution
+(``conv_transpose2d``), which makes it the generator's main kernel.  When the
+kernel size is a multiple of the stride (DCGAN: 4x4, stride 2) it can run in
+space-to-depth coordinates, where the strided conv becomes a stride-1 conv
+with ``sh*sw`` times more channels (:func:`_grad_input_sub_pixel`), and it
+picks between scattering (col2im) and gathering (im2col of ``gy``) by which
+one moves less data (:func:`_grad_input_method`).
+
+Big temporaries (padded inputs, im2col matrices) live in per-thread scratch
+buffers that are reused from call to call (:func:`_scratch`); results never
+do.  The same code runs on NumPy and CuPy: every array call goes through
+``xp = get_array_module(x)``.  Floating dtypes are preserved (float32 in,
+float32 out); the result dtype is that of ``x @ w``.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy
+
+from tinygan.backend import get_array_module
+from tinygan.kernels import cuda as _cuda
+
+__all__ = [
+    "conv2d",
+    "conv2d_grad_input",
+    "conv2d_grad_weight",
+    "conv_transpose2d",
+    "conv_output_size",
+    "conv_transpose_output_size",
+]
+
+
+# ---------------------------------------------------------------------------
+# sizes, argument checks
+# ---------------------------------------------------------------------------
+
+def _pair(v):
+    """``3 -> (3, 3)``; ``(1, 2) -> (1, 2)``."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"expected an int or a pair of ints, got {v!r}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+def conv_output_size(h, k, s, p):
+    """Output length of a convolution: ``(h + 2p - k) // s + 1``."""
+    return (h + 2 * p - k) // s + 1
+
+
+def conv_transpose_output_size(h, k, s, p, op=0):
+    """Output length of a transposed convolution: ``(h - 1) s - 2p + k + op``."""
+    return (h - 1) * s - 2 * p + k + op
+
+
+def _check_conv(name, x_shape, w_shape, stride, padding):
+    """Raise ValueError unless input and weight fit together; return ``(Ho, Wo)``."""
+    if len(x_shape) != 4 or len(w_shape) != 4:
+        raise ValueError(f"{name}: expected 4-D input and weight, got input {tuple(x_shape)} "
+                         f"and weight {tuple(w_shape)}")
+    N, C, H, W = x_shape
+    O, Cw, kh, kw = w_shape
+    (sh, sw), (ph, pw) = stride, padding
+    if C != Cw:
+        raise ValueError(f"{name}: input has {C} channels but weight {tuple(w_shape)} "
+                         f"expects {Cw} (input shape {tuple(x_shape)})")
+    if sh < 1 or sw < 1 or ph < 0 or pw < 0 or kh < 1 or kw < 1:
+        raise ValueError(f"{name}: need stride >= 1, padding >= 0 and a non-empty kernel, got "
+                         f"stride {stride}, padding {padding}, weight {tuple(w_shape)}")
+    if kh > H + 2 * ph or kw > W + 2 * pw:
+        raise ValueError(f"{name}: kernel {(kh, kw)} is larger than the padded input "
+                         f"{(H + 2 * ph, W + 2 * pw)} (input shape {tuple(x_shape)}, "
+                         f"padding {padding})")
+    return conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+
+
+def _check_grad_output(name, gy_shape, expected):
+    if tuple(gy_shape) != tuple(expected):
+        raise ValueError(f"{name}: grad_output has shape {tuple(gy_shape)} but the "
+                         f"convolution output is {tuple(expected)}")
+
+
+# ---------------------------------------------------------------------------
+# layout helpers: NCHW -> NHWC, im2col, col2im, space-to-depth
+# ---------------------------------------------------------------------------
+
+class _ScratchBuffers(threading.local):
+    """One growing byte buffer per temporary ("slot"), per thread."""
+
+    def __init__(self):
+        self.by_slot = {}
+
+
+_scratch_buffers = _ScratchBuffers()
+
+
+def _scratch(xp, slot, shape, dtype):
+    """An uninitialised array for a temporary that never leaves a kernel call.
+
+    A fresh NumPy array of tens of MB comes straight from the operating
+    system, and the first touch of its pages costs about as much as the copy
+    into it (measured: the 67 MB im2col matrix of a 64->128 conv on 32x32
+    maps takes 33 ms into a fresh array, 19 ms into a reused one).  So each
+    call site keeps one byte buffer, grown to the largest size it has needed,
+    and carves its temporary out of it.  Slots must differ between
+    temporaries alive at the same time.  A batch-64 DCGAN keeps about 130 MB
+    of them (the largest is a 67 MB im2col matrix); :func:`clear_scratch`
+    frees them.  CuPy has its own memory pool, so there this is plain
+    ``xp.empty``.
+    """
+    if xp.__name__ != "numpy":
+        return xp.empty(shape, dtype=dtype)
+    nbytes = math.prod(shape) * xp.dtype(dtype).itemsize
+    buf = _scratch_buffers.by_slot.get(slot)
+    if buf is None or buf.nbytes < nbytes:
+        buf = xp.empty(max(nbytes, 1), dtype=xp.uint8)
+        _scratch_buffers.by_slot[slot] = buf
+    return buf[:nbytes].view(dtype).reshape(shape)
+
+
+def clear_scratch():
+    """Free this thread's scratch buffers (they are re-made on the next call)."""
+    _scratch_buffers.by_slot.clear()
+
+
+def _as_strided(xp, a, shape, strides):
+    """``as_strided`` from NumPy's or CuPy's ``lib.stride_tricks`` (read-only on NumPy)."""
+    if xp.__name__ == "numpy":
+        from numpy.lib.stride_tricks import as_strided
+        return as_strided(a, shape=shape, strides=strides, writeable=False)
+    from cupy.lib.stride_tricks import as_strided
+    return as_strided(a, shape=shape, strides=strides)
+
+
+def _transpose_source(x):
+    """``x`` (N, C, H, W) seen as (N, H, W, C), ready to be copied channels-last.
+
+    Copying an NCHW array to NHWC reads one number from each channel plane in
+    turn.  When those planes are a multiple of 4 KiB apart (32x32 float32
+    maps, any power-of-two size from there up) every read lands on the same
+    cache set and the copy runs 5-7x slower than a plain copy on x86 CPUs
+    (measured: 20 ms instead of 3 ms for 64x64x32x32).  Copying the planes
+    first into rows padded by 64 bytes, then transposing, costs 2 cheap copies
+    instead (about 9 ms).  Only done for NumPy; on a GPU it would not help.
+    """
+    xp = get_array_module(x)
+    N, C, H, W = x.shape
+    plane_bytes = x.strides[1]
+    if (xp.__name__ != "numpy" or C < 8 or H * W < 16 or plane_bytes % 4096 != 0
+            or x.strides[2:] != (W * x.itemsize, x.itemsize)):
+        return x.transpose(0, 2, 3, 1)                                 # (N, H, W, C) view
+    skew = 64 // x.itemsize
+    planes = _scratch(xp, "planes", (N, C, H * W + skew), x.dtype)[:, :, :H * W]  # 4 KiB + 64 B apart
+    planes[...] = x.reshape(N, C, H * W)
+    return planes.reshape(N, C, H, W).transpose(0, 2, 3, 1)            # (N, H, W, C) view
+
+
+def _to_nhwc(x, padding=(0, 0), slot="x"):
+    """``x`` (N, C, H, W) -> channels-last, zero-padded (N, H+2ph, W+2pw, C).
+
+    The transpose and the padding happen in one copy, into scratch ``slot``.
+    With no padding and an input whose channels already are its innermost
+    axis (an NCHW view of an NHWC buffer, as these kernels return) nothing is
+    copied.
+    """
+    xp = get_array_module(x)
+    ph, pw = padding
+    N, C, H, W = x.shape
+    x_nhwc = x.transpose(0, 2, 3, 1)                                   # (N, H, W, C) view
+    if ph == 0 and pw == 0 and (x_nhwc.strides[3] == x.itemsize or C == 1):
+        return x_nhwc
+    x_pad = _scratch(xp, slot, (N, H + 2 * ph, W + 2 * pw, C), x.dtype)  # (N, Hp, Wp, C)
+    x_pad[:, :ph] = 0                                                  # the zero border
+    x_pad[:, ph + H:] = 0
+    x_pad[:, ph:ph + H, :pw] = 0
+    x_pad[:, ph:ph + H, pw + W:] = 0
+    x_pad[:, ph:ph + H, pw:pw + W, :] = _transpose_source(x)
+    return x_pad
+
+
+def _pixel_rows(a, slot):
+    """``a`` (N, C, H, W) -> (N*H*W, C): one row per pixel (a view when ``a`` is NHWC)."""
+    N, C, H, W = a.shape
+    xp = get_array_module(a)
+    a_nhwc = _to_nhwc(a, slot=slot)                                    # (N, H, W, C)
+    if not a_nhwc.flags.c_contiguous:      # channels innermost but gaps (a cropped view)
+        rows = _scratch(xp, slot, a_nhwc.shape, a.dtype)
+        rows[...] = a_nhwc
+        a_nhwc = rows
+    return a_nhwc.reshape(N * H * W, C)
+
+
+def _im2col(x_pad, kernel_hw, stride, out_hw):
+    """Windows of a padded NHWC array as a matrix (N*Ho*Wo, kh*kw*C).
+
+        cols[(n, i, j), (p, q, c)] = x_pad[n, i*sh + p, j*sw + q, c]
+
+    The 6-D array of windows is a strided view of ``x_pad`` (no copy); one
+    copy into scratch lays the windows out as GEMM rows.
+    """
+    xp = get_array_module(x_pad)
+    if xp is not numpy:  # CuPy: one kernel, one thread per element of cols, any x_pad strides (kernels/cuda)
+        return _cuda.im2col_nhwc(x_pad, kernel_hw, stride, out_hw)
+    N, Hp, Wp, C = x_pad.shape
+    kh, kw = kernel_hw
+    sh, sw = stride
+    Ho, Wo = out_hw
+    sN, sH, sW, sC = x_pad.strides
+    windows = _as_strided(xp, x_pad, (N, Ho, Wo, kh, kw, C),
+                          (sN, sh * sH, sw * sW, sH, sW, sC))          # (N, Ho, Wo, kh, kw, C)
+    cols = _scratch(xp, "cols", windows.shape, x_pad.dtype)
+    cols[...] = windows
+    return cols.reshape(N * Ho * Wo, kh * kw * C)
+
+
+def _col2im(dcols, padded_hw, kernel_hw, stride, out_hw, scratch_slot=None):
+    """Adjoint of :func:`_im2col`: add every window row back onto a zero image.
+
+        x_pad[n, i*sh + p, j*sw + q, c] += dcols[(n, i, j), (p, q, c)]
+
+    One strided slice-add per kernel tap ``(p, q)``; each adds a whole
+    (N, Ho, Wo, C) block, so there is no loop over pixels.
+    Returns ``x_pad`` (N, Hp, Wp, C): a new array, or a temporary in
+    ``scratch_slot`` when given.
+    """
+    xp = get_array_module(dcols)
+    if xp is not numpy:  # CuPy: gather kernel, one thread per x_pad element, no atomics (kernels/cuda)
+        return _cuda.col2im_nhwc(dcols, padded_hw, kernel_hw, stride, out_hw)
+    Hp, Wp = padded_hw
+    kh, kw = kernel_hw
+    sh, sw = stride
+    Ho, Wo = out_hw
+    N = dcols.shape[0] // (Ho * Wo)
+    C = dcols.shape[1] // (kh * kw)
+    d = dcols.reshape(N, Ho, Wo, kh, kw, C)
+    if scratch_slot is None:
+        x_pad = xp.zeros((N, Hp, Wp, C), dtype=dcols.dtype)            # (N, Hp, Wp, C)
+    else:
+        x_pad = _scratch(xp, scratch_slot, (N, Hp, Wp, C), dcols.dtype)
+        x_pad.fill(0)
+    for p in range(kh):
+        for q in range(kw):
+            x_pad[:, p:p + sh * (Ho - 1) + 1:sh, q:q + sw * (Wo - 1) + 1:sw, :] += d[:, :, :, p, q, :]
+    return x_pad
+
+
+def _weight_rows(w):
+    """``w`` (O, C, kh, kw) -> ``w_rows`` (O, kh*kw*C), columns ordered like im2col's."""
+    O = w.shape[0]
+    return w.transpose(0, 2, 3, 1).reshape(O, -1)
+
+
+def _depth_to_space(x_s2d, stride, C, out_hw, padding):
+    """Sub-pixel blocks back to pixels, cropped to the unpadded image.
+
+        x_pad[n, sh*I + r, sw*J + t, c] = x_s2d[n, I, J, (r, t, c)]
+        x     = x_pad[:, ph:ph + H, pw:pw + W, :]
+
+    ``x_s2d`` is (N, Hs, Ws, sh*sw*C); returns an NHWC (N, H, W, C) view of a
+    new buffer of whole blocks (blocks past ``Hs``, ``Ws`` are zero: no window
+    reached them).
+    """
+    xp = get_array_module(x_s2d)
+    N, Hs, Ws, _ = x_s2d.shape
+    sh, sw = stride
+    H, W = out_hw
+    ph, pw = padding
+    Hb, Wb = -(-(ph + H) // sh), -(-(pw + W) // sw)                    # blocks needed
+    Hb, Wb = max(Hb, Hs), max(Wb, Ws)
+    alloc = xp.empty if (Hb, Wb) == (Hs, Ws) else xp.zeros
+    blocks = alloc((N, Hb, sh, Wb, sw, C), dtype=x_s2d.dtype)          # [n, I, r, J, t, c]
+    blocks[:, :Hs, :, :Ws] = x_s2d.reshape(N, Hs, Ws, sh, sw, C).transpose(0, 1, 3, 2, 4, 5)
+    x_pad = blocks.reshape(N, Hb * sh, Wb * sw, C)                     # (N, Hp, Wp, C) view
+    return x_pad[:, ph:ph + H, pw:pw + W, :]
+
+
+# ---------------------------------------------------------------------------
+# conv2d
+# ---------------------------------------------------------------------------
+
+def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
+    """Cross-correlation of ``x`` with ``w`` (``torch.nn.functional.conv2d``, no bias).
+
+        y[n, o, i, j] = sum_{c, p, q} x_pad[n, c, i*sh + p, j*sw + q] * w[o, c, p, q]
+
+    Args:
+        x: input (N, C, H, W).
+        w: weight (O, C, kh, kw).
+        stride: (sh, sw) or an int.
+        padding: (ph, pw) zeros added on both sides, or an int.
+
+    Returns:
+        y (N, O, Ho, Wo), Ho = (H + 2 ph - kh) // sh + 1: an NCHW view of
+        an NHWC buffer.
+    """
+    stride, padding = _pair(stride), _pair(padding)
+    Ho, Wo = _check_conv("conv2d", x.shape, w.shape, stride, padding)
+    N = x.shape[0]
+    O, C, kh, kw = w.shape
+    x_pad = _to_nhwc(x, padding)                                       # (N, Hp, Wp, C)
+    cols = _im2col(x_pad, (kh, kw), stride, (Ho, Wo))                  # (N*Ho*Wo, kh*kw*C)
+    y = cols @ _weight_rows(w).T                                       # (N*Ho*Wo, O)
+    return y.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)               # (N, O, Ho, Wo)
+
+
+# ---------------------------------------------------------------------------
+# gradient with respect to the input (= transposed convolution)
+# ---------------------------------------------------------------------------
+
+def _grad_input_col2im(gy, w, input_hw, stride, padding):
+    """Scatter version, any kernel and stride: one GEMM, then ``kh*kw`` strided adds.
+
+        dcols[(n, i, j), (p, q, c)] = sum_o gy[n, o, i, j] * w[o, c, p, q]
+        gx_pad[n, i*sh + p, j*sw + q, c] += dcols[(n, i, j), (p, q, c)]
+
+    Returns NHWC (N, H, W, C).
+    """
+    N, O, Ho, Wo = gy.shape
+    _, C, kh, kw = w.shape
+    H, W = input_hw
+    ph, pw = padding
+    dcols = _pixel_rows(gy, "gy") @ _weight_rows(w)                    # (N*Ho*Wo, kh*kw*C)
+    gx_pad = _col2im(dcols, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, (Ho, Wo))
+    return gx_pad[:, ph:ph + H, pw:pw + W, :]                          # (N, H, W, C)
+
+
+def _grad_input_method(gy_shape, w_shape, stride):
+    """Pick the cheapest grad-input algorithm for this shape.
+
+    * ``"col2im"``: scatter in pixel space -- the only one for kernels that
+      are not a multiple of the stride, and the plain form of scatter for
+      stride 1;
+    * ``"scatter"``: scatter in space-to-depth blocks (stride > 1);
+    * ``"gather"``: im2col of the zero-padded ``gy``, no adds.
+
+    Scattering expands the *output* side: ``dcols`` has ``kh*kw*C`` numbers
+    per ``gy`` pixel, and is moved about twice (written by the GEMM, then
+    read by the slice-adds that update the image).  Gathering expands the
+    *input* side, ``ka*kb*O`` numbers per block, moved once, but has
+    ``(Ho+ka-1) x (Wo+kb-1)`` blocks for ``Ho x Wo`` pixels: the border
+    blocks are wasted GEMM work.  Gather when it moves less and wastes at
+    most 35% of the GEMM.  Measured on every DCGAN / MNIST-GAN shape this
+    picks the fastest method or one within 10% of it.
+    """
+    _, O, Ho, Wo = gy_shape
+    _, C, kh, kw = w_shape
+    sh, sw = stride
+    if kh % sh or kw % sw:
+        return "col2im"
+    ka, kb = kh // sh, kw // sw
+    blocks, pixels = (Ho + ka - 1) * (Wo + kb - 1), Ho * Wo
+    gathered, scattered = blocks * ka * kb * O, pixels * kh * kw * C
+    if gathered < 2 * scattered and blocks <= 1.35 * pixels:
+        return "gather"
+    return "col2im" if (sh, sw) == (1, 1) else "scatter"
+
+
+def _grad_input_sub_pixel(gy, w, input_hw, stride, padding, method):
+    """Grad-input for kernels that are a multiple of the stride (kh = sh*ka, kw = sw*kb).
+
+    Group the padded input into ``sh x sw`` blocks (space-to-depth):
+
+        x_s2d[n, I, J, (r, t, c)] = x_pad[n, sh*I + r, sw*J + t, c]
+        w_s2d[o, (r, t, c), a, b] = w[o, c, sh*a + r, sw*b + t]
+
+    Then the strided conv is a stride-1 conv of ``x_s2d`` with the
+    ``ka x kb`` kernel ``w_s2d``, and its input gradient is a stride-1
+    transposed conv producing all ``sh*sw`` sub-pixels of a block at once:
+
+        gx_s2d[n, I, J, :] = sum_{a, b, o} gy[n, o, I - a, J - b] * w_s2d[o, :, a, b]
+
+    for I < Hs = Ho + ka - 1.  Two ways to compute it with one GEMM:
+
+    * ``"scatter"``: dcols = gy_rows @ w_s2d_rows (N*Ho*Wo, ka*kb*sh*sw*C), then
+      ``ka*kb`` slice-adds, each over long contiguous runs of sh*sw*C numbers;
+    * ``"gather"``: zero-pad ``gy`` by (ka-1, kb-1), im2col its ``ka x kb``
+      windows (N*Hs*Ws, ka*kb*O) and multiply by the flipped kernel; no
+      adds at all, the GEMM writes ``gx_s2d`` directly.
+
+    A final depth-to-space copy interleaves the blocks into the image.
+    Returns NHWC (N, H, W, C).
+    """
+    N, O, Ho, Wo = gy.shape
+    _, C, kh, kw = w.shape
+    sh, sw = stride
+    ka, kb = kh // sh, kw // sw
+    Hs, Ws = Ho + ka - 1, Wo + kb - 1
+    S = sh * sw * C                                                    # channels of a block
+    w6 = w.reshape(O, C, ka, sh, kb, sw)                               # [o, c, a, r, b, t]
+    if method == "scatter":
+        w_s2d_rows = w6.transpose(0, 2, 4, 3, 5, 1).reshape(O, ka * kb * S)  # [o, (a, b, r, t, c)]
+        dcols = _pixel_rows(gy, "gy") @ w_s2d_rows                     # (N*Ho*Wo, ka*kb*S)
+        gx_s2d = _col2im(dcols, (Hs, Ws), (ka, kb), (1, 1), (Ho, Wo), "gx_s2d")  # (N, Hs, Ws, S)
+    else:
+        gy_full = _to_nhwc(gy, (ka - 1, kb - 1), "gy")                 # (N, Ho+2ka-2, Wo+2kb-2, O)
+        cols = _im2col(gy_full, (ka, kb), (1, 1), (Hs, Ws))            # (N*Hs*Ws, ka*kb*O)
+        # window tap (a', b') meets gy[I - a, J - b] with a = ka-1-a': flip the taps
+        w_flip = w6[:, :, ::-1, :, ::-1, :]
+        w_gather = w_flip.transpose(2, 4, 0, 3, 5, 1).reshape(ka * kb * O, S)  # [(a', b', o), (r, t, c)]
+        gx_s2d = (cols @ w_gather).reshape(N, Hs, Ws, S)               # (N, Hs, Ws, S)
+        if (sh, sw) == (1, 1):       # blocks are pixels: this already is a new gx_pad
+            (H, W), (ph, pw) = input_hw, padding
+            return gx_s2d[:, ph:ph + H, pw:pw + W, :]                  # (N, H, W, C)
+    return _depth_to_space(gx_s2d, stride, C, input_hw, padding)      # (N, H, W, C)
+
+
+def _conv2d_grad_input_nhwc(gy, w, input_hw, stride, padding, method=None):
+    """Dispatch to a grad-input algorithm; returns NHWC (N, H, W, C).
+
+    ``method`` (None: :func:`_grad_input_method` chooses) is one of
+    ``"col2im"``, ``"scatter"``, ``"gather"``; the tests force each one.
+    """
+    (sh, sw), (kh, kw) = stride, w.shape[2:]
+    if kh % sh or kw % sw:
+        method = "col2im"                # no exact space-to-depth form
+    elif method is None:
+        method = _grad_input_method(gy.shape, w.shape, stride)
+    if method == "col2im":
+        return _grad_input_col2im(gy, w, input_hw, stride, padding)
+    return _grad_input_sub_pixel(gy, w, input_hw, stride, padding, method)
+
+
+def conv2d_grad_input(gy, w, input_hw, stride=(1, 1), padding=(0, 0)):
+    """Gradient of :func:`conv2d` with respect to ``x`` (its adjoint in ``x``).
+
+        gx_pad[n, c, i*sh + p, j*sw + q] += gy[n, o, i, j] * w[o, c, p, q]
+        gx = gx_pad[:, :, ph:ph + H, pw:pw + W]
+
+    This is also the forward pass of a transposed convolution (see
+    :func:`conv_transpose2d`).
+
+    Args:
+        gy: gradient of the conv output (N, O, Ho, Wo).
+        w: weight (O, C, kh, kw).
+        input_hw: (H, W) of the conv input; needed because several input
+            sizes give the same output size when the stride is > 1.
+
+    Returns:
+        gx (N, C, H, W), an NCHW view of an NHWC buffer.
+    """
+    stride, padding = _pair(stride), _pair(padding)
+    H, W = _pair(input_hw)
+    N = gy.shape[0]
+    _, C, kh, kw = w.shape
+    Ho, Wo = _check_conv("conv2d_grad_input", (N, C, H, W), w.shape, stride, padding)
+    _check_grad_output("conv2d_grad_input", gy.shape, (N, w.shape[0], Ho, Wo))
+    gx = _conv2d_grad_input_nhwc(gy, w, (H, W), stride, padding)       # (N, H, W, C)
+    return gx.transpose(0, 3, 1, 2)                                    # (N, C, H, W)
+
+
+def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0)):
+    """Transposed convolution (``torch.nn.functional.conv_transpose2d``, no bias).
+
+        y_full[n, c, i*sh + p, j*sw + q] += x[n, o, i, j] * w[o, c, p, q]
+        y = y_full[:, :, ph:ph + Hout, pw:pw + Wout]
+
+    i.e. ``conv2d_grad_input(x, w, (Hout, Wout), stride, padding)``.
+
+    Args:
+        x: input (N, Cin, Hin, Win).
+        w: weight (Cin, Cout, kh, kw) -- PyTorch's transposed-conv layout,
+            which is exactly the (O, C, kh, kw) layout of the conv it transposes.
+        output_padding: (oph, opw), extra rows/columns at the bottom/right,
+            each smaller than the stride; picks one of the input sizes that a
+            strided conv maps to the same output size.
+
+    Returns:
+        y (N, Cout, Hout, Wout), Hout = (Hin - 1) sh - 2 ph + kh + oph.
+    """
+    stride, padding, output_padding = _pair(stride), _pair(padding), _pair(output_padding)
+    (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
+    if not (0 <= oph < sh and 0 <= opw < sw):
+        raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be "
+                         f"non-negative and smaller than the stride {stride}")
+    _, Cin, Hin, Win = x.shape
+    Cin_w, _, kh, kw = w.shape
+    if Cin != Cin_w:
+        raise ValueError(f"conv_transpose2d: input {tuple(x.shape)} has {Cin} channels but "
+                         f"weight {tuple(w.shape)} expects {Cin_w}")
+    Hout = conv_transpose_output_size(Hin, kh, sh, ph, oph)
+    Wout = conv_transpose_output_size(Win, kw, sw, pw, opw)
+    if Hout < 1 or Wout < 1:
+        raise ValueError(f"conv_transpose2d: output size {(Hout, Wout)} is empty for input "
+                         f"{tuple(x.shape)}, weight {tuple(w.shape)}, stride {stride}, "
+                         f"padding {padding}")
+    return conv2d_grad_input(x, w, (Hout, Wout), stride, padding)
+
+
+# ---------------------------------------------------------------------------
+# gradient with respect to the weight
+# ---------------------------------------------------------------------------
+
+def conv2d_grad_weight(x, gy, kernel_hw, stride=(1, 1), padding=(0, 0)):
+    """Gradient of :func:`conv2d` with respect to ``w`` (its adjoint in ``w``).
+
+        gw[o, c, p, q] = sum_{n, i, j} gy[n, o, i, j] * x_pad[n, c, i*sh + p, j*sw + q]
+
+    i.e. ``gw_rows = gy_rows.T @ cols`` with the forward's im2col matrix.
+    This kernel keeps no state between calls, so it builds ``cols`` again.
+
+    Args:
+        x: conv input (N, C, H, W).
+        gy: gradient of the conv output (N, O, Ho, Wo).
+        kernel_hw: (kh, kw).
+
+    Returns:
+        gw (O, C, kh, kw), a view of a (kh, kw, C, O) or (O, kh, kw, C) buffer.
+    """
+    stride, padding = _pair(stride), _pair(padding)
+    kh, kw = _pair(kernel_hw)
+    N, C, H, W = x.shape
+    O = gy.shape[1]
+    Ho, Wo = _check_conv("conv2d_grad_weight", x.shape, (O, C, kh, kw), stride, padding)
+    _check_grad_output("conv2d_grad_weight", gy.shape, (N, O, Ho, Wo))
+    x_pad = _to_nhwc(x, padding)                                       # (N, Hp, Wp, C)
+    cols = _im2col(x_pad, (kh, kw), stride, (Ho, Wo))                  # (N*Ho*Wo, kh*kw*C)
+    gy_rows = _pixel_rows(gy, "gy")                                    # (N*Ho*Wo, O)
+    # The same product either way round; with the wider matrix first,
+    # two-thread OpenBLAS was up to 6x faster on a busy machine (and equal
+    # on an idle one) for these long, thin operands.
+    if cols.shape[1] >= O:
+        gw_cols = cols.T @ gy_rows                                     # (kh*kw*C, O)
+        return gw_cols.reshape(kh, kw, C, O).transpose(3, 2, 0, 1)     # (O, C, kh, kw)
+    gw_rows = gy_rows.T @ cols                                         # (O, kh*kw*C)
+    return gw_rows.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)         # (O, C, kh, kw)
