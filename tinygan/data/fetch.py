@@ -74,8 +74,9 @@ SOURCES: dict[str, tuple[RemoteFile, ...]] = {
 
 
 def default_cache_dir() -> Path:
-    """``~/.cache/tinygan``: where downloads go unless a ``cache_dir`` is given."""
-    return Path.home() / ".cache" / "tinygan"
+    """``$TINYGAN_CACHE`` if set, else ``~/.cache/tinygan``: where downloads go unless a ``cache_dir`` is given."""
+    env = os.environ.get("TINYGAN_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "tinygan"
 
 
 def download(name: str, cache_dir: str | Path | None = None) -> Path:
