@@ -74,7 +74,10 @@ class Tolerance:
     """
 
     probe_loss_rel: float = 1e-4       # |loss_tg - loss_pt| / |loss_pt| from identical weights
-    probe_grad_rel_l2: float = 3e-3    # ||g_tg - g_pt|| / ||g_pt|| over all of G's (D's) parameter gradients
+    # ||g_tg - g_pt|| / ||g_pt|| over all of G's (D's) parameter gradients.  Measured 3.4e-3 for the 64x64
+    # DCGAN at batch 128 (more pre-activations within rounding of a ReLU kink than at batch 64, 1.8e-3),
+    # while the same step in float64 agrees to 6e-13: rounding, not a different computation.
+    probe_grad_rel_l2: float = 5e-3
     probe_grad_max_rel: float = 5e-2   # max |g_tg - g_pt| / max |g_pt| per tensor (rare kink elements)
     loss_rel: float = 1e-1             # drift: losses of every iteration
     weight_rel_l2: float = 5e-2        # drift: ||w_tg - w_pt|| / ||w_pt|| over G's (D's) parameters at the end
