@@ -227,3 +227,12 @@ def test_pytorch_dcgan_state_dict_loads_one_to_one():
 def test_wrong_size_data_is_reported(tmp_path):
     with pytest.raises(ValueError, match="image_size=30"):
         Trainer(small(tmp_path, image_size=30))
+
+
+def test_new_run_in_an_old_folder_starts_a_fresh_log_and_gif(tmp_path):
+    train(small(tmp_path, "again", steps=4))
+    train(small(tmp_path, "again", steps=2))
+    rows = (tmp_path / "again" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(r)["step"] for r in rows] == [1, 2]
+    assert sorted(p.name for p in (tmp_path / "again" / "samples").glob("*.png")) == [
+        "step_000001.png", "step_000002.png"]

@@ -391,13 +391,17 @@ class Trainer:
         tmp.replace(self.out / "config.json")
 
     def _truncate_metrics(self, step: int) -> None:
-        """On resume, drop log lines written after the checkpoint (those steps are redone)."""
+        """Drop log lines and sample frames written after ``step``: on resume those steps are redone,
+        and a new run (step 0) in an old folder starts a fresh log."""
         path = self.out / "metrics.jsonl"
         if not path.exists():
             return
         keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
         path.write_text("".join(line + "\n" for line in keep))
         self._history = [json.loads(line) for line in keep]
+        for png in (self.out / "samples").glob("step_*.png"):   # frames of the steps being redone
+            if int(png.stem.split("_")[1]) > step:
+                png.unlink()
 
     def generate(self, inputs: dict) -> np.ndarray:
         """G's output for host ``inputs`` in eval mode (batch norm uses running statistics)."""
