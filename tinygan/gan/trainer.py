@@ -189,8 +189,8 @@ class Trainer:
             return max(1, int(c.epochs * len(self.loader)) // self.n_critic)
         return DEFAULT_STEPS
 
-    def _next_real(self) -> tuple[Tensor, Any]:
-        """The next real batch (and labels) at ``self.position``; advances the position."""
+    def _next_real(self) -> tuple[Tensor, np.ndarray]:
+        """The next real batch (on the device) and its labels (host) at ``self.position``; advances it."""
         c, xp = self.config, self.xp
         epoch, index = self.position
         if c.dry_run or self.toy:
@@ -205,8 +205,9 @@ class Trainer:
         else:
             x, y = self.loader.batch(epoch, index)
             self.position = (epoch, index + 1) if index + 1 < len(self.loader) else (epoch + 1, 0)
+        # Labels stay on the host: they join G's inputs, which move to the device together.
         return Tensor(to_device(np.ascontiguousarray(x, dtype=np.float32), self.device)), \
-            to_device(np.asarray(y, dtype=np.int64), self.device)
+            np.asarray(y, dtype=np.int64)
 
     def _inputs_to_device(self, inputs: dict) -> dict:
         return {k: Tensor(to_device(v, self.device)) for k, v in inputs.items()}
@@ -232,7 +233,7 @@ class Trainer:
             real, labels = self._next_real()                           # (N, C, H, W) in [-1, 1]
             inputs = self.G.sample_inputs(real.shape[0], self.rng)     # z (N, nz) [+ labels / codes]
             if self.conditional:
-                inputs["labels"] = to_numpy(labels)                    # fake images of the real batch's classes
+                inputs["labels"] = labels                              # fake images of the real batch's classes
             inputs = self._inputs_to_device(inputs)
             # The last critic iteration keeps G's graph so that step (2) reuses this fake batch,
             # as the PyTorch example does; earlier ones need no graph through G.
