@@ -1,6 +1,6 @@
 """The ``tinygan`` command (also ``python -m tinygan``).
 
-    tinygan train                      DCGAN on the bundled MNIST digits, on the CPU (about 10 minutes)
+    tinygan train                      DCGAN on the bundled MNIST digits, on the CPU (under 10 minutes)
     tinygan train --resume --out DIR   continue a run exactly where its checkpoint stopped
     tinygan sample --checkpoint PATH --n 64 --out samples.png      (or .npz)
     tinygan interpolate --checkpoint PATH --out walk.png
