@@ -421,3 +421,23 @@ def test_init_with_generator_is_deterministic():
     np.testing.assert_array_equal(a, b)
     c = nn.init.xavier_uniform_(_param((10, 10), np.float64), generator=np.random.default_rng(5))
     assert c.dtype == np.float64
+
+
+def test_frozen_makes_parameters_constants_and_restores_them():
+    from tinygan.nn import frozen
+    lin, other = nn.Linear(3, 2), nn.Linear(2, 1)
+    other.weight.requires_grad = False                     # already frozen: stays frozen afterwards
+    x = tinygan.randn(4, 3)
+    with frozen(list(lin.parameters()) + [other.weight]):
+        assert not any(p.requires_grad for p in lin.parameters())
+        out = other(lin(x)).sum()
+    assert out.requires_grad                               # other.bias still trains
+    out.backward()
+    assert lin.weight.grad is None and other.bias.grad is not None
+    assert all(p.requires_grad for p in lin.parameters()) and not other.weight.requires_grad
+    try:
+        with frozen(lin.parameters()):
+            raise KeyError("boom")
+    except KeyError:
+        pass
+    assert all(p.requires_grad for p in lin.parameters())

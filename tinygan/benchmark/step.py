@@ -40,6 +40,7 @@ import sys
 import numpy as np
 
 from tinygan.benchmark.kernels import Config, build_tinygan, step_gflop, to_host
+from tinygan.nn import frozen
 
 LR, BETAS = 2e-4, (0.5, 0.999)
 F64_BATCH = 8          # the float64 parity run uses the configuration's layers at this batch
@@ -153,15 +154,10 @@ class TinyganSide:
         err_d.backward()
         self.opt_d.step()
         # (2) Update G: maximise log D(G(z)) on the same fake batch; D's weights are constants here
-        for p in self.d_params:
-            p.requires_grad = False
-        try:
+        with frozen(self.d_params):
             err_g = loss.g_loss(D(fake))
             self.opt_g.zero_grad()
             err_g.backward()
-        finally:
-            for p in self.d_params:
-                p.requires_grad = True
         self.opt_g.step()
         return err_d.data, err_g.data
 
@@ -180,15 +176,10 @@ class TinyganSide:
         self.D.zero_grad()
         err_d.backward()
         grads = {"D": {k: to_host(p.grad) for k, p in D.named_parameters()}}
-        for p in self.d_params:
-            p.requires_grad = False
-        try:
+        with frozen(self.d_params):
             err_g = loss.g_loss(D(fake))
             self.G.zero_grad()
             err_g.backward()
-        finally:
-            for p in self.d_params:
-                p.requires_grad = True
         grads["G"] = {k: to_host(p.grad) for k, p in G.named_parameters()}
         self.G.zero_grad()
         self.D.zero_grad()

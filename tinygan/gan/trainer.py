@@ -23,7 +23,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from tinygan.autograd import Tensor, no_grad
 from tinygan.backend import normalize_device, to_device, to_numpy, xp_for
 from tinygan.gan import checkpoint as ckpt
 from tinygan.gan.losses import get_loss
+from tinygan.nn import frozen
 
 
 class NonFiniteError(RuntimeError):
@@ -272,9 +273,7 @@ class Trainer:
         record["D_G_z1"] = self._d_value(fake_logits).data
 
         # (2) Update G: maximise log D(G(z))  (non-saturating; minimax minimises log(1 - D(G(z))))
-        for p in self.d_params:                                        # D's weights are constants in this step
-            p.requires_grad = False
-        try:
+        with frozen(self.d_params):                                    # D's weights are constants in this step
             if self.infogan:
                 fake_logits, q = D(fake, return_q=True)
                 err_g = loss.g_loss(fake_logits)
@@ -287,9 +286,6 @@ class Trainer:
                 err_g = loss.g_loss(fake_logits)
             self.opt_g.zero_grad()
             err_g.backward()
-        finally:
-            for p in self.d_params:
-                p.requires_grad = True
         record["grad_sq_G"] = self._grad_sq(self.opt_g_params())
         self.opt_g.step()
         record["Loss_G"] = err_g.data

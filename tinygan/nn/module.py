@@ -1,6 +1,7 @@
 """``Module``, ``Parameter`` and the containers ``Sequential`` and ``ModuleList``."""
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 from typing import Any, Iterator
 
@@ -20,6 +21,24 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
+
+
+@contextlib.contextmanager
+def frozen(params):
+    """Treat ``params`` as constants inside the block (``requires_grad = False``), then restore them.
+
+    GAN training uses it for the generator's step: D's weights are constants of
+    G's objective, so their gradients are not even computed.
+    """
+    params = list(params)
+    previous = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad = False
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, previous):
+            p.requires_grad = flag
 
 
 class Module:
