@@ -8,6 +8,8 @@ Image datasets
     ``ImageDataset`` (images uint8 (N,C,H,W), labels int64 (N,), num_classes, name;
     ``channels`` and ``image_size`` properties)
     ``DATASET_NAMES`` = ("mnist", "fashion-mnist", "cifar10", "folder")
+    ``MAX_IMAGE_SIZE``: the largest ``image_size`` get_dataset accepts (256)
+    ``dataset_fingerprint(dataset_or_toy_name)`` -> {"count", "shape", "digest"}: for resume checks
 
 Batching
     ``DataLoader(dataset_or_images, labels, batch_size, shuffle, seed, drop_last)``:
@@ -20,7 +22,8 @@ Files
     ``load_cifar10_dir``: CIFAR-10 binary batches
     ``load_image_folder``: a folder of image files, labels from sub-folders
     ``resize_images``: uint8 NCHW resize (shorter side, centre crop)
-    ``download(name, cache_dir)``, ``default_cache_dir()``: verified downloads
+    ``download(name, cache_dir, deadline_s)``, ``default_cache_dir()``: verified downloads
+    ``cache_mismatches(name, folder)``: cached files whose SHA-256 is wrong
     ``sha256_file``
 
 Toy distributions
@@ -32,11 +35,13 @@ from .datasets import (
     CIFAR10_CLASSES,
     DATASET_NAMES,
     FASHION_MNIST_CLASSES,
+    MAX_IMAGE_SIZE,
     MNIST_CLASSES,
     ImageDataset,
+    dataset_fingerprint,
     get_dataset,
 )
-from .fetch import default_cache_dir, download
+from .fetch import cache_mismatches, default_cache_dir, download
 from .folder import IMAGE_EXTENSIONS, load_image_folder
 from .formats import load_cifar10_dir, load_idx, load_mnist_dir, save_idx
 from .integrity import sha256_file
@@ -51,10 +56,13 @@ __all__ = [
     "DATASET_NAMES",
     "FASHION_MNIST_CLASSES",
     "IMAGE_EXTENSIONS",
+    "MAX_IMAGE_SIZE",
     "MNIST_CLASSES",
     "TOY_DATASETS",
     "DataLoader",
     "ImageDataset",
+    "cache_mismatches",
+    "dataset_fingerprint",
     "default_cache_dir",
     "download",
     "get_dataset",

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygan.io import atomic_write_bytes
+
 # IDX element type code -> big-endian NumPy dtype.
 _IDX_DTYPES = {
     0x08: np.dtype(">u1"),
@@ -98,6 +100,7 @@ def save_idx(path: str | Path, array: np.ndarray) -> None:
     """Write ``array`` as an IDX file (gzipped when the name ends in ``.gz``).
 
     The inverse of :func:`load_idx`; handy for tests and for exporting data.
+    Written atomically: an existing file at ``path`` is replaced only by a complete one.
     """
     array = np.asarray(array)
     codes = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
@@ -109,7 +112,7 @@ def save_idx(path: str | Path, array: np.ndarray) -> None:
     path = Path(path)
     if path.suffix == ".gz":
         payload = gzip.compress(payload)
-    path.write_bytes(payload)
+    atomic_write_bytes(path, payload)
 
 
 # ------------------------------------------------------ MNIST-style folders

@@ -40,6 +40,7 @@ from tinygan import functional as F
 from tinygan import nn, optim
 from tinygan import random as _random
 from tinygan.autograd import Tensor, no_grad
+from tinygan.io import atomic_write
 
 CLASSIFIER_VERSION = 1
 NUM_CLASSES = 10
@@ -193,10 +194,8 @@ def save_classifier(model: DigitClassifier, info: dict, path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays = dict(model.state_dict())
     arrays["meta.json"] = np.frombuffer(json.dumps(info).encode("utf-8"), dtype=np.uint8)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with atomic_write(path) as f:
         np.savez(f, **arrays)
-    os.replace(tmp, path)
     return path
 
 

@@ -1,11 +1,12 @@
 """Loss curves: matplotlib when it is installed (the ``plot`` extra), else a plain Pillow drawing."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from tinygan.io import atomic_write
 
 _COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189)]
 
@@ -19,19 +20,26 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
 
 def save_loss_curves(steps: Sequence[float], series: Mapping[str, Sequence[float]], path,
                      title: str = "Losses during training", smooth: int = 1) -> Path:
-    """Plot each named series against ``steps`` (as the DCGAN tutorial's G and D loss figure)."""
+    """Plot each named series against ``steps`` (as the DCGAN tutorial's G and D loss figure).
+
+    Writes a PNG atomically (:func:`tinygan.io.atomic_write`).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     x = np.asarray(steps, dtype=np.float64)
+    plt = _pyplot()
+    with atomic_write(path) as f:
+        if plt is None:
+            _pillow_plot(x, series, f, title, smooth)
+        else:
+            _matplotlib_plot(plt, x, series, f, title, smooth)
+    return path
+
+
+def _matplotlib_plot(plt, x, series, f, title, smooth):
+    """The figure with matplotlib, as a PNG into the open binary file ``f``."""
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except Exception:
-        _pillow_plot(x, series, tmp, title, smooth)
-    else:
-        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
         for name, y in series.items():
             y = _smooth(np.asarray(y, dtype=np.float64), smooth)
             ax.plot(x[len(x) - len(y):], y, label=name, linewidth=1)
@@ -40,13 +48,24 @@ def save_loss_curves(steps: Sequence[float], series: Mapping[str, Sequence[float
         ax.set_title(title)
         ax.legend()
         fig.tight_layout()
-        fig.savefig(tmp, format="png")
+        fig.savefig(f, format="png")
+    finally:
         plt.close(fig)
-    os.replace(tmp, path)
-    return path
 
 
-def _pillow_plot(x, series, path, title, smooth, size=(800, 450), margin=50):
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend, or None when matplotlib is not installed (or broken)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except Exception:
+        return None
+    return plt
+
+
+def _pillow_plot(x, series, f, title, smooth, size=(800, 450), margin=50):
+    """The same figure drawn with Pillow, as a PNG into the open binary file ``f``."""
     from PIL import Image, ImageDraw
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
@@ -69,4 +88,4 @@ def _pillow_plot(x, series, path, title, smooth, size=(800, 450), margin=50):
         if len(pts) > 1:
             draw.line(pts, fill=colour, width=1)
         draw.text((margin + w - 120, margin + 10 + 15 * i), name, fill=colour)
-    img.save(path, format="PNG")
+    img.save(f, format="PNG")

@@ -1,12 +1,13 @@
-"""Image grids and animated GIFs with Pillow."""
+"""Image grids and animated GIFs with Pillow, written atomically (:func:`tinygan.io.atomic_write`)."""
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from tinygan.io import atomic_write
 
 
 def images_to_uint8(images) -> np.ndarray:
@@ -43,24 +44,27 @@ def _to_pil(grid: np.ndarray, scale: int = 1):
 
 
 def save_image_grid(images, path, nrow: int = 8, padding: int = 2, scale: int = 1) -> Path:
-    """Write a PNG grid of (N, C, H, W) images (floats in [-1, 1] or uint8); atomic (temp file, then rename)."""
+    """Write a PNG grid of (N, C, H, W) images (floats in [-1, 1] or uint8), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    _to_pil(make_grid(images, nrow, padding), scale).save(tmp, format="PNG")
-    os.replace(tmp, path)
+    img = _to_pil(make_grid(images, nrow, padding), scale)
+    with atomic_write(path) as f:
+        img.save(f, format="PNG")
     return path
 
 
-def save_gif(frames: Sequence, path, duration_ms: int = 300) -> Path:
-    """An animated GIF from image paths or (H, W, C) uint8 arrays, looping forever."""
+def _open_rgb(path):
     from PIL import Image
+    with Image.open(path) as img:        # closes the file once the pixels are converted
+        return img.convert("RGB")
+
+
+def save_gif(frames: Sequence, path, duration_ms: int = 300) -> Path:
+    """An animated GIF from image paths or (H, W, C) uint8 arrays, looping forever; written atomically."""
     if not frames:
         raise ValueError("save_gif: no frames")
-    pics = [Image.open(f).convert("RGB") if isinstance(f, (str, Path)) else _to_pil(np.asarray(f)).convert("RGB")
-            for f in frames]
+    pics = [_open_rgb(f) if isinstance(f, (str, Path)) else _to_pil(np.asarray(f)).convert("RGB") for f in frames]
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    pics[0].save(tmp, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms, loop=0)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        pics[0].save(f, format="GIF", save_all=True, append_images=pics[1:], duration=duration_ms, loop=0)
     return path
