@@ -233,6 +233,28 @@ def test_image_folder_centre_crop(tmp_path):
     assert images.min() == 255  # only the white centre survives the crop
 
 
+@pytest.mark.parametrize("mode", ["I;16", "I;16B", "I"])
+def test_image_folder_scales_16_bit_greyscale(tmp_path, mode):
+    # A 16-bit ramp 0..65535: read as 8 bits it must be the ramp 0..255, not "white from 255 on".
+    ramp16 = np.linspace(0, 65535, 16).round().astype(np.uint16).reshape(4, 4)
+    path = tmp_path / "ramp.png"
+    image = Image.fromarray(ramp16)                                      # mode 'I;16'
+    if mode == "I;16B":
+        image = Image.frombytes("I;16B", (4, 4), ramp16.astype(">u2").tobytes())
+    elif mode == "I":  # 32-bit ints holding 0..65535 (Pillow writes mode 'I' as TIFF, not PNG)
+        image, path = Image.fromarray(ramp16.astype(np.int32)), tmp_path / "ramp.tif"
+    image.save(path)
+    with Image.open(path) as saved:
+        assert saved.mode in ("I;16", "I;16B", "I")                      # really a high-depth file
+        assert np.asarray(saved).max() == 65535
+    expected = np.rint(ramp16 * (255 / 65535)).astype(np.uint8)          # 65535 -> 255, 257 * k -> k
+    for channels in (1, 3):
+        images, _, _ = data.load_image_folder(tmp_path, image_size=4, channels=channels)
+        assert images.shape == (1, channels, 4, 4)
+        for c in range(channels):
+            np.testing.assert_array_equal(images[0, c], expected)
+
+
 def test_image_folder_with_no_readable_image(tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="x.jpg"), pytest.raises(ValueError, match="could be read"):

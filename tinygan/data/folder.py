@@ -43,10 +43,31 @@ def _class_of(path: Path, root: Path) -> str | None:
     return parts[0] if len(parts) > 1 else None
 
 
+# Pillow's modes for 16-bit greyscale (a 16-bit PNG opens as 'I;16' or, in older
+# Pillows, as 32-bit 'I' holding 0..65535).  Pillow's own convert('L') clips
+# them at 255 instead of scaling, so nearly every pixel read as white.
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """A 16-bit greyscale image as 8-bit 'L', scaled: ``v8 = round(v16 * 255 / 65535)`` (65535 -> 255).
+
+    'I' (32-bit) images are read as 16-bit values, clipped to 0..65535.
+    Other modes are returned as they are.
+    """
+    if image.mode not in _SIXTEEN_BIT_MODES:
+        return image
+    values = np.clip(np.asarray(image, dtype=np.float64), 0, 65535)
+    return Image.fromarray(np.rint(values * (255 / 65535)).astype(np.uint8))
+
+
 def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
-    """Decode, convert to ``mode`` ('RGB' or 'L'), resize+crop -> uint8 (C, size, size)."""
+    """Decode, convert to ``mode`` ('RGB' or 'L'), resize+crop -> uint8 (C, size, size).
+
+    16-bit greyscale files are scaled to 8 bits first (:func:`_to_8bit`).
+    """
     with Image.open(path) as image:
-        image = resize_and_crop(image.convert(mode), size)
+        image = resize_and_crop(_to_8bit(image).convert(mode), size)
         pixels = np.asarray(image, dtype=np.uint8)
     return pixels[None] if mode == "L" else pixels.transpose(2, 0, 1)
 
