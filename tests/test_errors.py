@@ -54,6 +54,10 @@ def test_conv_bad_hyper_parameters():
         F.conv2d(x, w, padding=-1)
     with pytest.raises(ValueError, match=r"conv2d: stride must be an int or a pair of ints, got \(1, 2, 3\)"):
         F.conv2d(x, w, stride=(1, 2, 3))
+    with pytest.raises(TypeError, match=r"conv2d: stride must be an int or a pair of ints, got 1.5 \(float\)"):
+        F.conv2d(x, w, stride=1.5)
+    with pytest.raises(TypeError, match=r"conv2d: padding must be an int or a pair of ints, got \(1, True\)"):
+        F.conv2d(x, w, padding=(1, True))
     with pytest.raises(ValueError, match=rf"conv2d: bias of shape \(3,\) does not match 4 output channels"):
         F.conv2d(x, w, bias=randn(3))
     with pytest.raises(ValueError, match=rf"conv2d: expected a 4-D input.*got input {shp(3, 5, 5)}"):
@@ -247,30 +251,35 @@ def test_batch_norm_wrong_channel_count():
 # ---------------------------------------------------------------------------
 
 def test_load_state_dict_missing_and_unexpected_keys():
+    # PyTorch's type and wording: one RuntimeError listing every problem.
     m = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
     state = m.state_dict()
     missing = dict(state)
     del missing["0.bias"]
-    with pytest.raises(KeyError, match=r"load_state_dict for Sequential: missing keys \['0.bias'\], "
-                                       r"unexpected keys \[\]"):
+    with pytest.raises(RuntimeError, match=r'Error\(s\) in loading state_dict for Sequential:\n\t'
+                                           r'Missing key\(s\) in state_dict: "0.bias"\.$'):
         m.load_state_dict(missing)
     extra = dict(state, **{"2.weight": np.zeros(2)})
-    with pytest.raises(KeyError, match=r"missing keys \[\], unexpected keys \['2.weight'\]"):
+    with pytest.raises(RuntimeError, match=r'Sequential:\n\tUnexpected key\(s\) in state_dict: "2.weight"\.$'):
         m.load_state_dict(extra)
-    m.load_state_dict(missing, strict=False)  # non-strict: loads what matches
+    result = m.load_state_dict(missing, strict=False)  # non-strict: loads what matches, reports the rest
+    assert result.missing_keys == ["0.bias"] and result.unexpected_keys == []
 
 
 def test_load_state_dict_wrong_shape():
     m = nn.Sequential(nn.Linear(3, 2))
     state = m.state_dict()
     state["0.weight"] = np.zeros((3, 3), np.float32)
-    with pytest.raises(ValueError, match=rf"load_state_dict for Sequential: 0.weight has shape {shp(3, 3)} in "
-                                         rf"the state_dict but {shp(2, 3)} in the model"):
+    with pytest.raises(RuntimeError, match=rf"loading state_dict for Sequential:\n\tsize mismatch for 0.weight: "
+                                           rf"copying a param with shape {shp(3, 3)} from checkpoint, the shape in "
+                                           rf"current model is {shp(2, 3)}\."):
         m.load_state_dict(state)
     before = m[0].weight.numpy().copy()
-    with pytest.raises(ValueError):
+    with pytest.raises(RuntimeError, match="size mismatch for 0.weight"):
         m.load_state_dict(state, strict=False)
     np.testing.assert_array_equal(m[0].weight.numpy(), before)  # nothing half-loaded
+    with pytest.raises(TypeError, match=r"load_state_dict for Sequential: expected a dict of arrays, got list"):
+        m.load_state_dict(list(state.items()))
 
 
 def test_optimizer_errors():

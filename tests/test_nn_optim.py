@@ -11,6 +11,9 @@ import pytest
 import tinygan
 import tinygan.functional as F
 from tinygan import nn, optim
+from tinygan.kernels.optim import adam_step_, adam_step_ref
+from tinygan.nn import frozen
+from tinygan.nn.init import _fans
 
 
 class Net(nn.Module):
@@ -316,7 +319,6 @@ def test_optimizer_keeps_dtype_and_updates_in_place():
 
 
 def test_adam_kernel_matches_its_reference():
-    from tinygan.kernels.optim import adam_step_, adam_step_ref
     rng = np.random.default_rng(0)
     p, g = rng.standard_normal(7), rng.standard_normal(7)
     m, v = rng.standard_normal(7) * 0.1, rng.uniform(0, 0.1, 7)
@@ -339,7 +341,6 @@ def _param(shape=BIG, dtype=np.float32):
 
 
 def test_fans():
-    from tinygan.nn.init import _fans
     assert _fans((256, 128, 3, 3)) == (1152, 2304)
     assert _fans((10, 20)) == (20, 10)
     assert nn.init.fan_in(_param((4, 5, 2, 1))) == 10
@@ -424,7 +425,6 @@ def test_init_with_generator_is_deterministic():
 
 
 def test_frozen_makes_parameters_constants_and_restores_them():
-    from tinygan.nn import frozen
     lin, other = nn.Linear(3, 2), nn.Linear(2, 1)
     other.weight.requires_grad = False                     # already frozen: stays frozen afterwards
     x = tinygan.randn(4, 3)

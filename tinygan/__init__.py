@@ -1,15 +1,29 @@
 """tinygan: a from-scratch GAN library on NumPy (CPU) and CuPy (GPU).
 
-The layers, from the bottom up (imports flow one way):
+The layers, from the bottom up (imports flow one way: a layer imports only
+the layers listed above it):
 
 * ``tinygan.kernels``    array in, array out: im2col/col2im convolution, batch norm, Adam
+* ``tinygan.io``         ``atomic_write``: files replaced whole or not at all
 * ``tinygan.autograd``   ``Tensor``, ``Function``, ``backward``, ``grad`` (with ``create_graph``)
-* ``tinygan.ops``        primitive differentiable ops behind Tensor's methods
-* ``tinygan.functional`` ``torch.nn.functional``-style ops: conv2d, batch_norm, losses, ...
+  ``tinygan.ops``        the primitive differentiable ops, installed as Tensor's methods
+  ``tinygan.functional`` ``torch.nn.functional``-style ops: conv2d, batch_norm, losses, ...
 * ``tinygan.nn`` / ``tinygan.optim``   modules and optimizers
-* ``tinygan.gan``        the GAN losses, models (DCGAN, MLP, CGAN, InfoGAN) and trainer
+* ``tinygan.data``       datasets (MNIST, image folders, toy mixtures) and the loader
+* ``tinygan.gan``        the GAN losses and models (DCGAN, MLP, CGAN, InfoGAN)
+* ``tinygan.run``        the trainer, the run folder and its checkpoints
+* ``tinygan.viz`` / ``tinygan.metrics`` / ``tinygan.benchmark``   pictures, scores, timings
 * ``tinygan.cli``        the ``tinygan`` command
+
+``import tinygan`` loads the engine (everything up to ``nn``/``optim``), so
+``tinygan.nn.Linear``, ``tinygan.optim.Adam`` and ``tinygan.functional.conv2d``
+work at once.  The packages above it are imported on first attribute access
+(``tinygan.gan``, ``tinygan.data``, ...; PEP 562), so that importing the
+engine never pulls in Pillow, matplotlib or the training layer.
 """
+import importlib as _importlib
+
+from tinygan import functional, nn, optim
 from tinygan.autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
 from tinygan.backend import gpu_available
 from tinygan.creation import cat, ones, ones_like, rand, randn, stack, tensor, zeros, zeros_like
@@ -20,5 +34,31 @@ __version__ = "0.1.0"
 __all__ = [
     "Tensor", "Function", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
     "cat", "stack", "no_grad", "enable_grad", "is_grad_enabled", "grad", "manual_seed",
-    "get_rng_state", "set_rng_state", "gpu_available",
+    "get_rng_state", "set_rng_state", "gpu_available", "functional", "nn", "optim",
 ]
+
+# Sub-packages above the engine: imported by __getattr__ on first use, never eagerly.
+_LAZY_SUBMODULES = ("io", "data", "gan", "run", "viz", "metrics", "benchmark", "theory", "testing")
+
+
+def __getattr__(name: str):
+    """``tinygan.gan`` (and the other names in ``_LAZY_SUBMODULES``): import ``tinygan.<name>`` on first access.
+
+    Python calls this only for names the module does not have yet; once
+    imported, the sub-package is an ordinary attribute.  A sub-package that is
+    not there at all reads as a missing attribute (so ``hasattr`` works);
+    any other import error is raised as it is.
+    """
+    if name not in _LAZY_SUBMODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return _importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise                                   # a dependency of that package is missing
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r} "
+                             f"({__name__}.{name} is not installed)") from e
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

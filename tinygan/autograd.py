@@ -18,16 +18,23 @@ micrograd and Chainer's ``FunctionNode``:
 The chain rule, as this file implements it: for ``y = f(x_1, ..., x_k)`` and a
 scalar loss ``L``, ``dL/dx_i = J_{f,i}^T dL/dy`` where ``J_{f,i}^T`` is applied
 by ``f.backward`` (a vector-Jacobian product).
+
+Layering (imports flow one way: ``backend <- autograd <- ops <- functional``):
+this module imports nothing of tinygan but :mod:`tinygan.backend`.  The
+methods that *compute* with a Tensor (``+``, ``@``, ``reshape``, ``sum``,
+``exp``, ``to``, ...) are defined in :mod:`tinygan.ops`, next to the Functions
+behind them, and ops installs them onto :class:`Tensor` when it is imported
+(the way Chainer's ``basic_math`` installs ``Variable``'s operators).
+``import tinygan`` imports ops, so every Tensor a user meets has them.
 """
 from __future__ import annotations
 
 import contextlib
-import functools
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from tinygan.backend import device_of, get_array_module, normalize_device, to_device, to_numpy
+from tinygan.backend import device_of, get_array_module, to_device, to_numpy
 
 # ---------------------------------------------------------------------------
 # Grad mode
@@ -197,9 +204,15 @@ class Tensor:
     ``data`` is the NumPy (CPU) or CuPy (GPU) array; ``grad`` is a Tensor of
     the same shape filled by :meth:`backward`; ``grad_fn`` is the Function
     that produced it (``None`` for leaves made by the user).
+
+    This class holds the data and the graph bookkeeping.  Arithmetic,
+    comparisons, shape ops, reductions, element-wise maths and device/dtype
+    moves are installed from :class:`tinygan.ops.TensorMethods` (see the
+    module docstring).
     """
 
     __array_priority__ = 1000  # numpy scalars defer to Tensor's operators
+    __hash__ = object.__hash__  # usable as a dict key, by identity (comparisons return tensors)
 
     def __init__(self, data: Any, requires_grad: bool = False):
         if isinstance(data, Tensor):
@@ -277,27 +290,6 @@ class Tensor:
         """The same data, cut from the graph (shares memory, as in PyTorch)."""
         return Tensor(self.data)
 
-    def to(self, device: Any = None, dtype: Any = None) -> "Tensor":
-        """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype``; differentiable."""
-        out = self
-        if device is not None and normalize_device(device) != self.device:
-            out = _ops.ToDevice(normalize_device(device))(out)
-        if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = _ops.AsType(np.dtype(dtype))(out)
-        return out
-
-    def cpu(self) -> "Tensor":
-        return self.to("cpu")
-
-    def cuda(self) -> "Tensor":
-        return self.to("cuda")
-
-    def float(self) -> "Tensor":
-        return self.to(dtype=np.float32)
-
-    def double(self) -> "Tensor":
-        return self.to(dtype=np.float64)
-
     def __repr__(self) -> str:
         extra = ""
         if self.grad_fn is not None:
@@ -334,201 +326,6 @@ class Tensor:
         gy = _initial_grad("backward", self, grad)
         run_backward([self], [gy], retain_graph=retain_graph or create_graph,
                      create_graph=create_graph, inputs=None)
-
-    # --- arithmetic (broadcasting as NumPy) ---------------------------------
-    def __add__(self, other):
-        return _ops.Add()(self, _as_tensor(other, self))
-
-    def __radd__(self, other):
-        return _ops.Add()(_as_tensor(other, self), self)
-
-    def __sub__(self, other):
-        return _ops.Sub()(self, _as_tensor(other, self))
-
-    def __rsub__(self, other):
-        return _ops.Sub()(_as_tensor(other, self), self)
-
-    def __mul__(self, other):
-        return _ops.Mul()(self, _as_tensor(other, self))
-
-    def __rmul__(self, other):
-        return _ops.Mul()(_as_tensor(other, self), self)
-
-    def __truediv__(self, other):
-        return _ops.Div()(self, _as_tensor(other, self))
-
-    def __rtruediv__(self, other):
-        return _ops.Div()(_as_tensor(other, self), self)
-
-    def __neg__(self):
-        return _ops.Neg()(self)
-
-    def __pos__(self):
-        return self
-
-    def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            # a ** b = exp(b log a) for a > 0
-            return (exponent * self.log()).exp()
-        return _ops.PowScalar(float(exponent))(self)
-
-    def __rpow__(self, base):
-        # base ** self = exp(self * log(base))
-        return (self * float(np.log(base))).exp()
-
-    def __matmul__(self, other):
-        return _ops.MatMul()(self, _as_tensor(other, self))
-
-    def __rmatmul__(self, other):
-        return _ops.MatMul()(_as_tensor(other, self), self)
-
-    # Comparisons give constant (non-differentiable) boolean tensors.
-    def _compare(self, other, op):
-        other = other.data if isinstance(other, Tensor) else other
-        return Tensor(op(self.data, other))
-
-    def __lt__(self, other):
-        return self._compare(other, lambda a, b: a < b)
-
-    def __le__(self, other):
-        return self._compare(other, lambda a, b: a <= b)
-
-    def __gt__(self, other):
-        return self._compare(other, lambda a, b: a > b)
-
-    def __ge__(self, other):
-        return self._compare(other, lambda a, b: a >= b)
-
-    __hash__ = object.__hash__
-
-    # --- shape ops ----------------------------------------------------------
-    def __getitem__(self, index):
-        if isinstance(index, Tensor):
-            index = index.data
-        elif isinstance(index, tuple):
-            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
-        return _ops.GetItem(index)(self)
-
-    def reshape(self, *shape) -> "Tensor":
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        return _ops.Reshape(shape)(self)
-
-    view = reshape
-
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
-        shp = self.shape
-        end = end_dim % len(shp) if shp else 0
-        new = shp[:start_dim] + (int(np.prod(shp[start_dim:end + 1])),) + shp[end + 1:]
-        return self.reshape(new)
-
-    def permute(self, *dims) -> "Tensor":
-        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
-            dims = tuple(dims[0])
-        return _ops.Transpose(tuple(dims))(self)
-
-    def transpose(self, dim0: int = 0, dim1: int = 1) -> "Tensor":
-        """Swap two axes (``torch.Tensor.transpose``)."""
-        axes = list(range(self.ndim))
-        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
-        return _ops.Transpose(tuple(axes))(self)
-
-    @property
-    def T(self) -> "Tensor":
-        return _ops.Transpose(tuple(reversed(range(self.ndim))))(self)
-
-    def unsqueeze(self, dim: int) -> "Tensor":
-        shp = list(self.shape)
-        dim = dim if dim >= 0 else dim + len(shp) + 1
-        shp.insert(dim, 1)
-        return self.reshape(tuple(shp))
-
-    def squeeze(self, dim: int | None = None) -> "Tensor":
-        if dim is None:
-            return self.reshape(tuple(s for s in self.shape if s != 1))
-        if self.shape[dim] != 1:
-            return self
-        shp = list(self.shape)
-        del shp[dim]
-        return self.reshape(tuple(shp))
-
-    def expand(self, *shape) -> "Tensor":
-        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-            shape = tuple(shape[0])
-        shape = tuple(s if s != -1 else d for s, d in zip(shape, (1,) * (len(shape) - self.ndim) + self.shape))
-        return _ops.BroadcastTo(shape)(self)
-
-    # --- reductions ---------------------------------------------------------
-    def sum(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
-        return _ops.Sum(_axis(axis, dim), keepdims)(self)
-
-    def mean(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
-        axis = _axis(axis, dim)
-        n = _count(self.shape, axis)
-        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / n)
-
-    def var(self, axis=None, keepdims: bool = False, unbiased: bool = True, dim=None) -> "Tensor":
-        """Variance: mean((x - mean(x))^2) * n / (n - 1) when ``unbiased`` (PyTorch's default)."""
-        axis = _axis(axis, dim)
-        n = _count(self.shape, axis)
-        centred = self - self.mean(axis=axis, keepdims=True)
-        # One value per variance with unbiased=True: NaN, as PyTorch (n - 1 = 0 used to
-        # raise a bare ZeroDivisionError here).
-        dof = n - 1 if unbiased else n
-        return (centred * centred).sum(axis=axis, keepdims=keepdims) * (1.0 / dof if dof > 0 else float("nan"))
-
-    def max(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
-        return _ops.Max(_axis(axis, dim), keepdims)(self)
-
-    # --- element-wise maths ---------------------------------------------------
-    def exp(self) -> "Tensor":
-        return _ops.Exp()(self)
-
-    def log(self) -> "Tensor":
-        return _ops.Log()(self)
-
-    def sqrt(self) -> "Tensor":
-        return _ops.Sqrt()(self)
-
-    def abs(self) -> "Tensor":
-        return _ops.Abs()(self)
-
-    def clip(self, min=None, max=None) -> "Tensor":
-        return _ops.Clip(min, max)(self)
-
-    clamp = clip
-
-    def tanh(self) -> "Tensor":
-        return _ops.Tanh()(self)
-
-    def sigmoid(self) -> "Tensor":
-        return _ops.Sigmoid()(self)
-
-    def relu(self) -> "Tensor":
-        return _ops.ReLU()(self)
-
-    def square(self) -> "Tensor":
-        return self * self
-
-    def argmax(self, axis=None, dim=None) -> "Tensor":
-        return Tensor(self.data.argmax(axis=_axis(axis, dim)))
-
-
-def _axis(axis, dim):
-    if dim is not None:
-        if axis is not None:
-            raise TypeError("pass either axis or dim, not both")
-        axis = dim
-    if isinstance(axis, list):
-        axis = tuple(axis)
-    return axis
-
-
-def _count(shape: tuple[int, ...], axis) -> int:
-    if axis is None:
-        return int(np.prod(shape)) if shape else 1
-    axes = axis if isinstance(axis, tuple) else (axis,)
-    return int(np.prod([shape[a] for a in axes]))
 
 
 def _as_tensor(value: Any, like: Tensor) -> Tensor:
@@ -626,6 +423,9 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
     # Gradient w.r.t. each Function's output, accumulated as contributions arrive.
     grads: dict[int, Tensor] = {}
     results: dict[int, Tensor] = {}
+    # Memory that a leaf's new .grad must not share: the root gradients (the caller's
+    # arrays) and, as the pass goes on, the leaves' gradients (see _add_to_leaf_grad).
+    claimed = {id(_memory_owner(g.data)) for g in root_grads}
     for r, g in zip(roots, root_grads):
         if r.grad_fn is not None:
             key = id(r.grad_fn)
@@ -636,8 +436,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
             # backward() called on a leaf itself (e.g. the output of nn.Identity):
             # d(root)/d(root) = 1, so its .grad receives the root gradient, as in
             # PyTorch.  Without this branch the leaf's .grad silently stayed None.
-            g = g if create_graph else g.detach()
-            r.grad = g if r.grad is None else r.grad + g
+            _add_to_leaf_grad(r, g, create_graph, claimed)
 
     with _set_grad_enabled(create_graph):
         for fn in reversed(order):
@@ -655,7 +454,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
                         f"{fn.name}: backward returned {len(gxs)} gradients for {len(fn.inputs)} inputs")
                 for t, gx in zip(fn.inputs, gxs):
                     if gx is not None and wants(t):
-                        _accumulate(fn, t, gx, grads, results, wanted_ids, create_graph)
+                        _accumulate(fn, t, gx, grads, results, wanted_ids, create_graph, claimed)
             if not retain_graph:
                 fn.release()
 
@@ -665,7 +464,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
 
 
 def _accumulate(fn: Function, t: Tensor, gx: Tensor, grads: dict, results: dict,
-                wanted_ids: set | None, create_graph: bool) -> None:
+                wanted_ids: set | None, create_graph: bool, claimed: set[int]) -> None:
     """Add one gradient contribution ``gx`` for input ``t`` of ``fn`` where it belongs."""
     if gx.shape != t.shape:
         raise RuntimeError(
@@ -674,12 +473,44 @@ def _accumulate(fn: Function, t: Tensor, gx: Tensor, grads: dict, results: dict,
     if t.grad_fn is not None:  # an intermediate tensor: pass it on to its creator
         key = id(t.grad_fn)
         grads[key] = gx if key not in grads else grads[key] + gx
-    elif wanted_ids is None:
-        # A leaf, in backward(): add into .grad (never in place: gx may be shared).
-        g = gx if create_graph else gx.detach()
-        t.grad = g if t.grad is None else t.grad + g
+    elif wanted_ids is None:  # a leaf, in backward()
+        _add_to_leaf_grad(t, gx, create_graph, claimed)
     elif id(t) in wanted_ids:  # a leaf, in grad()
         results[id(t)] = gx if id(t) not in results else results[id(t)] + gx
+
+
+def _memory_owner(a):
+    """The array that owns ``a``'s memory (``a`` itself unless it is a view)."""
+    while getattr(a, "base", None) is not None:
+        a = a.base
+    return a
+
+
+def _add_to_leaf_grad(t: Tensor, g: Tensor, create_graph: bool, claimed: set[int]) -> None:
+    """``t.grad += g`` for a leaf ``t`` in ``backward()``, never writing into an existing array.
+
+    Outside ``create_graph``, a leaf's gradient array is its own: no other
+    tensor, leaf gradient or caller's array shares its memory, so that
+    ``zero_grad(set_to_none=False)`` may zero it in place (:func:`zero_grads`).
+    A new gradient is therefore copied when it is read-only or overlaps
+    itself (a broadcast view, as ``x.sum()`` hands back), or when its memory is
+    a root gradient's or another leaf's from this pass (``a + b`` hands the
+    same ``g`` to both); other gradients are fresh arrays, used as they are.
+    ``t.grad + g`` is always a fresh array.
+    """
+    if create_graph:
+        t.grad = g if t.grad is None else t.grad + g       # graph nodes: zero_grads replaces them
+        return
+    if t.grad is not None:
+        claimed.discard(id(_memory_owner(t.grad.data)))     # freed now: its id may be reused
+        t.grad = t.grad + g.detach()
+        return
+    a = g.data
+    owner = id(_memory_owner(a))
+    shared = owner in claimed or not getattr(a.flags, "writeable", True) or any(
+        st == 0 and n > 1 for st, n in zip(a.strides, a.shape))
+    t.grad = Tensor(a.copy()) if shared else g.detach()
+    claimed.add(id(_memory_owner(t.grad.data)))
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
@@ -722,5 +553,27 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
     return tuple(out)
 
 
-# Imported last: the ops module defines Functions on top of the classes above.
-from tinygan import ops as _ops  # noqa: E402
+def zero_grads(tensors: Iterable[Tensor], set_to_none: bool = True) -> None:
+    """Reset the ``.grad`` of ``tensors``: ``Module.zero_grad`` and ``Optimizer.zero_grad``, as in PyTorch.
+
+    * ``set_to_none=True`` (the default): ``t.grad = None``.  The next
+      backward makes a new gradient, and an optimizer skips a parameter whose
+      gradient is None.
+    * ``set_to_none=False``: each gradient keeps its tensor and its array,
+      filled with zeros in place, so code holding ``p.grad`` sees the zeros,
+      and an optimizer still steps the parameter with a zero gradient (weight
+      decay and momentum act).  A gradient that is part of a graph (from
+      ``backward(create_graph=True)``) is first cut from it, as PyTorch does;
+      it is replaced by a new zero tensor, since its array may be shared
+      (and so is a read-only one, e.g. a broadcast view set by hand).
+    """
+    for t in tensors:
+        g = t.grad
+        if g is None:
+            continue
+        if set_to_none:
+            t.grad = None
+        elif g.grad_fn is not None or g.requires_grad or not getattr(g.data.flags, "writeable", True):
+            t.grad = Tensor(get_array_module(g.data).zeros_like(g.data))
+        else:
+            g.data.fill(0)  # the leaf's own array (see _add_to_leaf_grad)

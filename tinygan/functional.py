@@ -16,6 +16,13 @@ conv2d_grad_weight(x, gy)     conv_transpose2d(gy, gw_grad)        conv2d(x, gw_
 ============================  ===================================  ==================================
 
 so second derivatives of a convolutional critic (WGAN-GP, R1) need nothing more.
+
+Argument checks: each public op checks what the user passed and raises one
+``TypeError``/``ValueError`` naming the op and the argument: tensor types and
+dtypes here, an int or a pair of ints with :func:`tinygan.kernels.args.pair`
+(``stride=1.5`` is refused, as in PyTorch), convolution shapes with
+:func:`tinygan.kernels.conv.check_conv_args`.  The Function classes below
+take their arguments as checked.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from tinygan.backend import get_array_module
 from tinygan.kernels import activations as _act
 from tinygan.kernels import batchnorm as _bn
 from tinygan.kernels import conv as _conv
+from tinygan.kernels.args import pair
 from tinygan.ops import ReLU, Sigmoid, Tanh
 
 __all__ = [
@@ -34,14 +42,6 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss",
     "embedding", "one_hot",
 ]
-
-
-def _pair(v, name: str, op: str) -> tuple[int, int]:
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
 
 
 def _check_float(op: str, **tensors) -> None:
@@ -145,22 +145,20 @@ class Conv2dGradWeight(Function):
         return gx, ggy
 
 
-def _check_conv(op, x, weight, bias, stride, padding, transposed):
+def _check_conv(op, x, weight, bias, stride, padding, output_padding=None):
+    """The checks of a public convolution op; returns its output size (H, W).
+
+    Tensor-level checks (types, dtypes, bias) are made here; the shapes and
+    hyper-parameters are checked by :func:`tinygan.kernels.conv.check_conv_args`,
+    the one place for those rules, under the op name the user called.
+    """
     _check_float(op, input=x, weight=weight, bias=bias)
-    if x.ndim != 4 or weight.ndim != 4:
-        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and a 4-D weight, "
-                         f"got input {x.shape} and weight {weight.shape}")
-    in_ch = weight.shape[0] if transposed else weight.shape[1]
-    if x.shape[1] != in_ch:
-        layout = "(in, out, kh, kw)" if transposed else "(out, in, kh, kw)"
-        raise ValueError(f"{op}: input has {x.shape[1]} channels (shape {x.shape}) but weight "
-                         f"{layout} of shape {weight.shape} expects {in_ch}")
-    if min(stride) < 1 or min(padding) < 0:
-        raise ValueError(f"{op}: stride must be >= 1 and padding >= 0, got stride {stride}, padding {padding}")
-    out_ch = weight.shape[1] if transposed else weight.shape[0]
+    out_hw = _conv.check_conv_args(op, x.shape, weight.shape, stride, padding, output_padding)
+    out_ch = weight.shape[0] if output_padding is None else weight.shape[1]
     if bias is not None and bias.shape != (out_ch,):
         raise ValueError(f"{op}: bias of shape {bias.shape} does not match {out_ch} output channels "
                          f"(weight {weight.shape})")
+    return out_hw
 
 
 def _add_channel_bias(y: Tensor, bias: Tensor | None) -> Tensor:
@@ -173,13 +171,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     x (N, C, H, W), weight (O, C, kh, kw), bias (O,) -> (N, O, Ho, Wo),
     Ho = floor((H + 2 ph - kh) / sh) + 1.
     """
-    stride, padding = _pair(stride, "stride", "conv2d"), _pair(padding, "padding", "conv2d")
-    _check_conv("conv2d", x, weight, bias, stride, padding, transposed=False)
-    kh, kw = weight.shape[2:]
-    hp, wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
-    if kh > hp or kw > wp:
-        raise ValueError(f"conv2d: kernel size ({kh}, {kw}) is larger than the padded input ({hp}, {wp}) "
-                         f"(input {x.shape}, padding {padding})")
+    stride, padding = pair(stride, "stride", "conv2d"), pair(padding, "padding", "conv2d")
+    _check_conv("conv2d", x, weight, bias, stride, padding)
     return _add_channel_bias(Conv2d(stride, padding)(x, weight), bias)
 
 
@@ -191,25 +184,21 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     Ho = (H - 1) sh - 2 ph + kh + output_padding_h.
     """
     op = "conv_transpose2d"
-    stride, padding = _pair(stride, "stride", op), _pair(padding, "padding", op)
-    output_padding = _pair(output_padding, "output_padding", op)
-    _check_conv(op, x, weight, bias, stride, padding, transposed=True)
-    if any(o < 0 or o >= s for o, s in zip(output_padding, stride)):
-        raise ValueError(f"{op}: output_padding {output_padding} must be >= 0 and smaller than stride {stride}")
-    kh, kw = weight.shape[2:]
-    out_hw = tuple((h - 1) * s - 2 * p + k + o for h, s, p, k, o in
-                   zip(x.shape[2:], stride, padding, (kh, kw), output_padding))
-    if min(out_hw) < 1:
-        raise ValueError(f"{op}: output size {out_hw} is empty for input {x.shape}, weight {weight.shape}, "
-                         f"stride {stride}, padding {padding}")
+    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
+    out_hw = _check_conv(op, x, weight, bias, stride, padding, pair(output_padding, "output_padding", op))
     return _add_channel_bias(ConvTranspose2d(stride, padding, out_hw)(x, weight), bias)
 
 
 def conv2d_grad_weight(x: Tensor, grad_output: Tensor, kernel_size, stride=1, padding=0) -> Tensor:
-    """The gradient of conv2d w.r.t. its weight (``torch.nn.grad.conv2d_weight``), differentiable."""
+    """The gradient of conv2d w.r.t. its weight (``torch.nn.grad.conv2d_weight``), differentiable.
+
+    x (N, C, H, W), grad_output (N, O, Ho, Wo) -> (O, C, kh, kw); shapes are
+    checked by the kernel (:func:`tinygan.kernels.conv.conv2d_grad_weight`).
+    """
     op = "conv2d_grad_weight"
-    return Conv2dGradWeight(_pair(stride, "stride", op), _pair(padding, "padding", op),
-                            _pair(kernel_size, "kernel_size", op))(x, grad_output)
+    _check_float(op, input=x, grad_output=grad_output)
+    return Conv2dGradWeight(pair(stride, "stride", op), pair(padding, "padding", op),
+                            pair(kernel_size, "kernel_size", op))(x, grad_output)
 
 
 # ---------------------------------------------------------------------------

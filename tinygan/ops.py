@@ -35,15 +35,22 @@ GetItem        y = x[index]                gx = zeros, gx[index] += g
 MatMul         y = a @ b                   ga = g b^T, gb = a^T g
 Concat         y = cat(x_1..x_k)           gx_i = g[slice_i]
 =============  ==========================  ===================================
+
+Layering: this module imports :mod:`tinygan.autograd` (``Function``,
+``Tensor``), never the other way round.  Tensor's computing methods
+(``x + y``, ``x @ w``, ``x.reshape``, ``x.sum``, ``x.to``, ...) are written at
+the end of this file, in :class:`TensorMethods`, and installed onto ``Tensor``
+when the module is imported.
 """
 from __future__ import annotations
 
+from types import FunctionType
 from typing import Any
 
 import numpy as np
 
-from tinygan.autograd import Function, Tensor
-from tinygan.backend import get_array_module, to_device
+from tinygan.autograd import Function, Tensor, _as_tensor
+from tinygan.backend import get_array_module, normalize_device, to_device
 
 
 def _const(array) -> Tensor:
@@ -442,3 +449,247 @@ class AsType(Function):
 
     def backward(self, g):
         return AsType(self.source)(g)
+
+
+# ---------------------------------------------------------------------------
+# Tensor's methods
+# ---------------------------------------------------------------------------
+
+class TensorMethods:
+    """The methods that compute with a :class:`~tinygan.autograd.Tensor`, on top of the Functions above.
+
+    Never instantiated: :func:`install_tensor_methods` copies every function
+    and property defined here onto ``Tensor`` when this module is imported, so
+    that ``autograd.py`` (which defines Tensor) needs nothing from this module
+    and the imports flow one way, ops -> autograd.  Python scalars and arrays
+    mixed into arithmetic become constants of the tensor's dtype and device
+    (:func:`tinygan.autograd._as_tensor`).
+    """
+
+    # --- arithmetic (broadcasting as NumPy) ---------------------------------
+    def __add__(self, other):
+        return Add()(self, _as_tensor(other, self))
+
+    def __radd__(self, other):
+        return Add()(_as_tensor(other, self), self)
+
+    def __sub__(self, other):
+        return Sub()(self, _as_tensor(other, self))
+
+    def __rsub__(self, other):
+        return Sub()(_as_tensor(other, self), self)
+
+    def __mul__(self, other):
+        return Mul()(self, _as_tensor(other, self))
+
+    def __rmul__(self, other):
+        return Mul()(_as_tensor(other, self), self)
+
+    def __truediv__(self, other):
+        return Div()(self, _as_tensor(other, self))
+
+    def __rtruediv__(self, other):
+        return Div()(_as_tensor(other, self), self)
+
+    def __neg__(self):
+        return Neg()(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            # a ** b = exp(b log a) for a > 0
+            return (exponent * self.log()).exp()
+        return PowScalar(float(exponent))(self)
+
+    def __rpow__(self, base):
+        # base ** self = exp(self * log(base))
+        return (self * float(np.log(base))).exp()
+
+    def __matmul__(self, other):
+        return MatMul()(self, _as_tensor(other, self))
+
+    def __rmatmul__(self, other):
+        return MatMul()(_as_tensor(other, self), self)
+
+    # Comparisons give constant (non-differentiable) boolean tensors.
+    def _compare(self, other, op):
+        other = other.data if isinstance(other, Tensor) else other
+        return Tensor(op(self.data, other))
+
+    def __lt__(self, other):
+        return self._compare(other, lambda a, b: a < b)
+
+    def __le__(self, other):
+        return self._compare(other, lambda a, b: a <= b)
+
+    def __gt__(self, other):
+        return self._compare(other, lambda a, b: a > b)
+
+    def __ge__(self, other):
+        return self._compare(other, lambda a, b: a >= b)
+
+    # --- device and dtype -----------------------------------------------------
+    def to(self, device: Any = None, dtype: Any = None) -> "Tensor":
+        """A copy on ``device`` (``"cpu"``/``"cuda"``) and/or with ``dtype``; differentiable."""
+        out = self
+        if device is not None and normalize_device(device) != self.device:
+            out = ToDevice(normalize_device(device))(out)
+        if dtype is not None and np.dtype(dtype) != out.dtype:
+            out = AsType(np.dtype(dtype))(out)
+        return out
+
+    def cpu(self) -> "Tensor":
+        return self.to("cpu")
+
+    def cuda(self) -> "Tensor":
+        return self.to("cuda")
+
+    def float(self) -> "Tensor":
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Tensor":
+        return self.to(dtype=np.float64)
+
+
+    # --- shape ops ----------------------------------------------------------
+    def __getitem__(self, index):
+        if isinstance(index, Tensor):
+            index = index.data
+        elif isinstance(index, tuple):
+            index = tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return GetItem(index)(self)
+
+    def reshape(self, *shape) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return Reshape(shape)(self)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> "Tensor":
+        shp = self.shape
+        end = end_dim % len(shp) if shp else 0
+        new = shp[:start_dim] + (int(np.prod(shp[start_dim:end + 1])),) + shp[end + 1:]
+        return self.reshape(new)
+
+    def permute(self, *dims) -> "Tensor":
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return Transpose(tuple(dims))(self)
+
+    def transpose(self, dim0: int = 0, dim1: int = 1) -> "Tensor":
+        """Swap two axes (``torch.Tensor.transpose``)."""
+        axes = list(range(self.ndim))
+        axes[dim0], axes[dim1] = axes[dim1], axes[dim0]
+        return Transpose(tuple(axes))(self)
+
+    @property
+    def T(self) -> "Tensor":
+        return Transpose(tuple(reversed(range(self.ndim))))(self)
+
+    def unsqueeze(self, dim: int) -> "Tensor":
+        shp = list(self.shape)
+        dim = dim if dim >= 0 else dim + len(shp) + 1
+        shp.insert(dim, 1)
+        return self.reshape(tuple(shp))
+
+    def squeeze(self, dim: int | None = None) -> "Tensor":
+        if dim is None:
+            return self.reshape(tuple(s for s in self.shape if s != 1))
+        if self.shape[dim] != 1:
+            return self
+        shp = list(self.shape)
+        del shp[dim]
+        return self.reshape(tuple(shp))
+
+    def expand(self, *shape) -> "Tensor":
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        shape = tuple(s if s != -1 else d for s, d in zip(shape, (1,) * (len(shape) - self.ndim) + self.shape))
+        return BroadcastTo(shape)(self)
+
+    # --- reductions ---------------------------------------------------------
+    def sum(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
+        return Sum(_axis(axis, dim), keepdims)(self)
+
+    def mean(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
+        axis = _axis(axis, dim)
+        n = _count(self.shape, axis)
+        return self.sum(axis=axis, keepdims=keepdims) * (1.0 / n)
+
+    def var(self, axis=None, keepdims: bool = False, unbiased: bool = True, dim=None) -> "Tensor":
+        """Variance: mean((x - mean(x))^2) * n / (n - 1) when ``unbiased`` (PyTorch's default)."""
+        axis = _axis(axis, dim)
+        n = _count(self.shape, axis)
+        centred = self - self.mean(axis=axis, keepdims=True)
+        # One value per variance with unbiased=True: NaN, as PyTorch (n - 1 = 0 used to
+        # raise a bare ZeroDivisionError here).
+        dof = n - 1 if unbiased else n
+        return (centred * centred).sum(axis=axis, keepdims=keepdims) * (1.0 / dof if dof > 0 else float("nan"))
+
+    def max(self, axis=None, keepdims: bool = False, dim=None) -> "Tensor":
+        return Max(_axis(axis, dim), keepdims)(self)
+
+    # --- element-wise maths ---------------------------------------------------
+    def exp(self) -> "Tensor":
+        return Exp()(self)
+
+    def log(self) -> "Tensor":
+        return Log()(self)
+
+    def sqrt(self) -> "Tensor":
+        return Sqrt()(self)
+
+    def abs(self) -> "Tensor":
+        return Abs()(self)
+
+    def clip(self, min=None, max=None) -> "Tensor":
+        return Clip(min, max)(self)
+
+    clamp = clip
+
+    def tanh(self) -> "Tensor":
+        return Tanh()(self)
+
+    def sigmoid(self) -> "Tensor":
+        return Sigmoid()(self)
+
+    def relu(self) -> "Tensor":
+        return ReLU()(self)
+
+    def square(self) -> "Tensor":
+        return self * self
+
+    def argmax(self, axis=None, dim=None) -> "Tensor":
+        return Tensor(self.data.argmax(axis=_axis(axis, dim)))
+
+
+def _axis(axis, dim):
+    """The reduction axis from NumPy's ``axis`` or PyTorch's ``dim`` keyword (a list becomes a tuple)."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("pass either axis or dim, not both")
+        axis = dim
+    if isinstance(axis, list):
+        axis = tuple(axis)
+    return axis
+
+
+def _count(shape: tuple[int, ...], axis) -> int:
+    """How many elements a reduction over ``axis`` combines into each result (``mean``'s n)."""
+    if axis is None:
+        return int(np.prod(shape)) if shape else 1
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return int(np.prod([shape[a] for a in axes]))
+
+
+def install_tensor_methods() -> None:
+    """Copy :class:`TensorMethods`' functions and properties onto ``Tensor`` (and so onto ``Parameter``)."""
+    for name, value in vars(TensorMethods).items():
+        if isinstance(value, (FunctionType, property)):
+            setattr(Tensor, name, value)
+
+
+install_tensor_methods()

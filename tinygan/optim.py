@@ -10,6 +10,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from tinygan.autograd import Tensor, zero_grads
 from tinygan.backend import get_array_module, to_device, to_numpy
 from tinygan.kernels import optim as _k
 
@@ -22,33 +23,84 @@ def _follow_device(state: dict, p) -> None:
 
 
 class Optimizer:
-    """Holds ``param_groups`` (lists of Parameters with hyper-parameters) and per-parameter state."""
+    """Holds ``param_groups`` (lists of Parameters with hyper-parameters) and per-parameter state.
 
-    defaults: dict[str, Any] = {}
+    As ``torch.optim.Optimizer``: ``defaults`` is the dict of the
+    constructor's hyper-parameters (``{"lr": 1e-3, "betas": (0.9, 0.999), ...}``),
+    and every parameter group is a dict with ``"params"`` and one value per
+    hyper-parameter, its own where the group sets one and ``defaults``'
+    otherwise::
 
-    def __init__(self, params: Iterable, **hyper):
+        Adam([{"params": G.parameters()}, {"params": head.parameters(), "lr": 1e-3}], lr=2e-4)
+
+    A parameter may appear only once, in one group: listed twice it would be
+    updated twice per step, so that is a ``ValueError``, at construction and
+    in :meth:`add_param_group`.
+    """
+
+    def __init__(self, params: Iterable, **defaults):
+        name = type(self).__name__
+        if isinstance(params, Tensor):
+            raise TypeError(f"{name}: params must be an iterable of Tensors or of dicts (parameter groups), "
+                            f"got a single Tensor of shape {params.shape}; pass [tensor]")
         params = list(params)
         if not params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if isinstance(params[0], dict):
-            groups = [dict(g) for g in params]
-        else:
-            groups = [{"params": params}]
-        self.param_groups = []
-        for g in groups:
-            group = {**hyper, **{k: v for k, v in g.items() if k != "params"}}
-            group["params"] = list(g["params"])
-            self.param_groups.append(group)
+            raise ValueError(f"{name}: got an empty parameter list")
+        self.defaults: dict[str, Any] = dict(defaults)
+        self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+        for group in (params if isinstance(params[0], dict) else [{"params": params}]):
+            self.add_param_group(group)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group: ``{"params": [...], **hyper-parameters}``; missing hyper-parameters come from ``defaults``.
+
+        Raises ``ValueError`` when a parameter is already in this optimizer
+        (or twice in the group), ``TypeError`` for anything but Tensors.
+        """
+        name = type(self).__name__
+        index = len(self.param_groups)
+        if not isinstance(param_group, dict) or "params" not in param_group:
+            raise TypeError(f"{name}: parameter group {index} must be a dict with a 'params' entry, "
+                            f"got {type(param_group).__name__}")
+        params = param_group["params"]
+        if isinstance(params, Tensor):
+            params = [params]
+        elif isinstance(params, (set, frozenset)):
+            raise TypeError(f"{name}: the params of group {index} must be an ordered sequence, not a set "
+                            "(a set's order changes from run to run, and the state_dict relies on it)")
+        params = list(params)
+        owner = {id(p): (g, i) for g, group in enumerate(self.param_groups) for i, p in enumerate(group["params"])}
+        for i, p in enumerate(params):
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{name}: can only optimize Tensors, but parameter {i} of group {index} "
+                                f"is a {type(p).__name__}")
+            if not p.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor (parameter {i} of group {index}, "
+                                 f"shape {p.shape}); optimize the leaf it was computed from")
+            if id(p) in owner:
+                g, j = owner[id(p)]
+                where = f"is also parameter {j} of this group" if g == index else \
+                    f"is also parameter {j} of group {g}: some parameters appear in more than one parameter group"
+                raise ValueError(f"{name}: parameter {i} of group {index} (shape {p.shape}) {where}; "
+                                 "each parameter may be listed once (it would be updated twice per step)")
+            owner[id(p)] = (index, i)
+        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+        group["params"] = params
+        self.param_groups.append(group)
 
     def params(self):
+        """``(group, parameter)`` for every parameter, in order."""
         for group in self.param_groups:
             for p in group["params"]:
                 yield group, p
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for _, p in self.params():
-            p.grad = None
+        """Reset every parameter's ``.grad``: to None, or (``set_to_none=False``) to zeros in place.
+
+        See :func:`tinygan.autograd.zero_grads`.
+        """
+        zero_grads((p for _, p in self.params()), set_to_none)
 
     def step(self) -> None:
         for group, p in self.params():

@@ -1,10 +1,23 @@
 """Array-level kernels: arrays in, arrays out, no autograd.
 
-The autograd layer calls these; they run on NumPy or CuPy arrays alike.
+The bottom layer of tinygan (it imports only :mod:`tinygan.backend`): the
+autograd layer calls these, and they run on NumPy or CuPy arrays alike.
 
+* :mod:`tinygan.kernels.args` -- ``pair``: an int or a pair of ints, checked
+  (the one such helper, used by every layer above).
 * :mod:`tinygan.kernels.conv` -- fast im2col + GEMM convolutions
-  (``conv2d`` and its two gradients, ``conv_transpose2d``).
-* :mod:`tinygan.kernels.reference` -- slow loop versions used by the tests.
+  (``conv2d`` and its two gradients, ``conv_transpose2d``) and
+  ``check_conv_args``, the one place convolution arguments are checked.
+* :mod:`tinygan.kernels.batchnorm`, :mod:`tinygan.kernels.activations`,
+  :mod:`tinygan.kernels.optim` -- batch norm, LeakyReLU and optimizer updates.
+* :mod:`tinygan.kernels.reference` and the ``*_ref`` functions -- slow loop
+  versions that the tests compare the fast kernels with.
+* :mod:`tinygan.kernels.cuda` -- fused CUDA kernels for the CuPy path.
+
+Argument contract: the convolution kernels check shapes and hyper-parameters
+(they are public and take plain arrays); the element-wise, batch-norm and
+optimizer kernels assume what :mod:`tinygan.functional` and
+:mod:`tinygan.optim` have checked (matching shapes, float dtypes).
 """
 from tinygan.kernels.conv import (
     conv2d,

@@ -48,9 +48,17 @@ def leaky_relu_backward(g, mask, slope: float):
     return g * leaky_relu_scale(mask, slope, g.dtype)
 
 
+# --- slow references (one element at a time), used by the tests -------------------
+
 def leaky_relu_ref(x, slope: float):
-    """Slow reference: one element at a time."""
-    import numpy as np
-    x = np.asarray(x)
+    """Slow reference of :func:`leaky_relu_forward`'s ``y``: ``x if x > 0 else slope x``, element by element."""
+    x = numpy.asarray(x)
     flat = [v if v > 0 else slope * v for v in x.ravel().tolist()]
-    return np.array(flat, dtype=x.dtype).reshape(x.shape)
+    return numpy.array(flat, dtype=x.dtype).reshape(x.shape)
+
+
+def leaky_relu_backward_ref(g, x, slope: float):
+    """Slow reference of :func:`leaky_relu_backward`: ``dx = g if x > 0 else slope g``, element by element."""
+    g, x = numpy.asarray(g), numpy.asarray(x)
+    flat = [gv if xv > 0 else slope * gv for gv, xv in zip(g.ravel().tolist(), x.ravel().tolist())]
+    return numpy.array(flat, dtype=g.dtype).reshape(g.shape)

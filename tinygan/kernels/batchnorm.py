@@ -74,14 +74,14 @@ def batch_norm_backward(g, xhat, invstd, gamma):
 # --- slow references (loops over channels, float64 maths), used by the tests ---
 
 def batch_norm_forward_ref(x, gamma, beta, eps):
-    import numpy as np
-    x = np.asarray(x, dtype=np.float64)
-    y = np.empty_like(x)
+    """Training-mode ``y`` one channel at a time, in float64 (the equations of the module docstring)."""
+    x = numpy.asarray(x, dtype=numpy.float64)
+    y = numpy.empty_like(x)
     for c in range(x.shape[1]):
         v = x[:, c]
         mu = v.sum() / v.size
         var = ((v - mu) ** 2).sum() / v.size
-        y[:, c] = (v - mu) / np.sqrt(var + eps)
+        y[:, c] = (v - mu) / numpy.sqrt(var + eps)
         if gamma is not None:
             y[:, c] *= gamma[c]
         if beta is not None:
@@ -90,20 +90,19 @@ def batch_norm_forward_ref(x, gamma, beta, eps):
 
 
 def batch_norm_backward_ref(g, x, gamma, eps):
-    """dx, dgamma, dbeta by the chain rule through mean and variance, one channel at a time."""
-    import numpy as np
-    g = np.asarray(g, dtype=np.float64)
-    x = np.asarray(x, dtype=np.float64)
-    dx = np.empty_like(x)
+    """dx, dgamma, dbeta by the chain rule through mean and variance, one channel at a time (float64)."""
+    g = numpy.asarray(g, dtype=numpy.float64)
+    x = numpy.asarray(x, dtype=numpy.float64)
+    dx = numpy.empty_like(x)
     c_count = x.shape[1]
-    dgamma = np.zeros(c_count)
-    dbeta = np.zeros(c_count)
+    dgamma = numpy.zeros(c_count)
+    dbeta = numpy.zeros(c_count)
     for c in range(c_count):
         v, gc = x[:, c], g[:, c]
         m = v.size
         mu = v.sum() / m
         var = ((v - mu) ** 2).sum() / m
-        s = 1.0 / np.sqrt(var + eps)
+        s = 1.0 / numpy.sqrt(var + eps)
         xhat = (v - mu) * s
         gam = 1.0 if gamma is None else gamma[c]
         dbeta[c] = gc.sum()

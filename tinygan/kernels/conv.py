@@ -48,6 +48,12 @@ buffers that are reused from call to call (:func:`_scratch`); results never
 do.  The same code runs on NumPy and CuPy: every array call goes through
 ``xp = get_array_module(x)``.  Floating dtypes are preserved (float32 in,
 float32 out); the result dtype is that of ``x @ w``.
+
+Arguments: ``stride``/``padding``/... are an int or a pair of ints
+(:func:`tinygan.kernels.args.pair`, which rejects floats and bools), and
+shapes and hyper-parameters are checked by :func:`check_conv_args`, the one
+place for those rules: these public kernels call it, and so does
+:mod:`tinygan.functional` under the op name the user called.
 """
 from __future__ import annotations
 
@@ -55,9 +61,11 @@ import math
 import threading
 
 import numpy
+from numpy.lib.stride_tricks import as_strided as _numpy_as_strided
 
 from tinygan.backend import get_array_module
 from tinygan.kernels import cuda as _cuda
+from tinygan.kernels.args import pair
 
 __all__ = [
     "conv2d",
@@ -66,21 +74,13 @@ __all__ = [
     "conv_transpose2d",
     "conv_output_size",
     "conv_transpose_output_size",
+    "check_conv_args",
 ]
 
 
 # ---------------------------------------------------------------------------
 # sizes, argument checks
 # ---------------------------------------------------------------------------
-
-def _pair(v):
-    """``3 -> (3, 3)``; ``(1, 2) -> (1, 2)``."""
-    if isinstance(v, (tuple, list)):
-        if len(v) != 2:
-            raise ValueError(f"expected an int or a pair of ints, got {v!r}")
-        return int(v[0]), int(v[1])
-    return int(v), int(v)
-
 
 def conv_output_size(h, k, s, p):
     """Output length of a convolution: ``(h + 2p - k) // s + 1``."""
@@ -92,25 +92,53 @@ def conv_transpose_output_size(h, k, s, p, op=0):
     return (h - 1) * s - 2 * p + k + op
 
 
-def _check_conv(name, x_shape, w_shape, stride, padding):
-    """Raise ValueError unless input and weight fit together; return ``(Ho, Wo)``."""
+def check_conv_args(op, x_shape, w_shape, stride, padding, output_padding=None):
+    """Check that a convolution's input, weight and hyper-parameters fit; return its output size.
+
+    The one place where convolution arguments are checked: the public
+    kernels below call it, and so does :mod:`tinygan.functional` (under the
+    op name the user called), so both layers raise the same ``ValueError``,
+    naming ``op``, the argument and the shapes.  ``stride``, ``padding`` and
+    ``output_padding`` are pairs of ints already (:func:`~tinygan.kernels.args.pair`).
+
+    * ``output_padding=None``: a convolution, ``x (N, C, H, W)``,
+      ``w (O, C, kh, kw)``; returns ``(Ho, Wo)``, ``Ho = (H + 2 ph - kh) // sh + 1``.
+    * otherwise a transposed convolution, ``x (N, Cin, H, W)``,
+      ``w (Cin, Cout, kh, kw)``, ``0 <= output_padding < stride``; returns
+      ``(Hout, Wout)``, ``Hout = (H - 1) sh - 2 ph + kh + oph``.
+    """
+    x_shape, w_shape = tuple(x_shape), tuple(w_shape)
+    transposed = output_padding is not None
     if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ValueError(f"{name}: expected 4-D input and weight, got input {tuple(x_shape)} "
-                         f"and weight {tuple(w_shape)}")
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and a 4-D weight, "
+                         f"got input {x_shape} and weight {w_shape}")
     N, C, H, W = x_shape
-    O, Cw, kh, kw = w_shape
+    kh, kw = w_shape[2:]
+    in_ch = w_shape[0] if transposed else w_shape[1]
+    if C != in_ch:
+        layout = "(in, out, kh, kw)" if transposed else "(out, in, kh, kw)"
+        raise ValueError(f"{op}: input has {C} channels (shape {x_shape}) but weight "
+                         f"{layout} of shape {w_shape} expects {in_ch}")
     (sh, sw), (ph, pw) = stride, padding
-    if C != Cw:
-        raise ValueError(f"{name}: input has {C} channels but weight {tuple(w_shape)} "
-                         f"expects {Cw} (input shape {tuple(x_shape)})")
-    if sh < 1 or sw < 1 or ph < 0 or pw < 0 or kh < 1 or kw < 1:
-        raise ValueError(f"{name}: need stride >= 1, padding >= 0 and a non-empty kernel, got "
-                         f"stride {stride}, padding {padding}, weight {tuple(w_shape)}")
-    if kh > H + 2 * ph or kw > W + 2 * pw:
-        raise ValueError(f"{name}: kernel {(kh, kw)} is larger than the padded input "
-                         f"{(H + 2 * ph, W + 2 * pw)} (input shape {tuple(x_shape)}, "
-                         f"padding {padding})")
-    return conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    if min(sh, sw) < 1 or min(ph, pw) < 0:
+        raise ValueError(f"{op}: stride must be >= 1 and padding >= 0, "
+                         f"got stride {tuple(stride)}, padding {tuple(padding)}")
+    if min(kh, kw) < 1:
+        raise ValueError(f"{op}: weight of shape {w_shape} has an empty kernel")
+    if not transposed:
+        if kh > H + 2 * ph or kw > W + 2 * pw:
+            raise ValueError(f"{op}: kernel size {(kh, kw)} is larger than the padded input "
+                             f"{(H + 2 * ph, W + 2 * pw)} (input {x_shape}, padding {tuple(padding)})")
+        return conv_output_size(H, kh, sh, ph), conv_output_size(W, kw, sw, pw)
+    (oph, opw) = output_padding
+    if not (0 <= oph < sh and 0 <= opw < sw):
+        raise ValueError(f"{op}: output_padding {tuple(output_padding)} must be >= 0 and smaller "
+                         f"than stride {tuple(stride)}")
+    out_hw = (conv_transpose_output_size(H, kh, sh, ph, oph), conv_transpose_output_size(W, kw, sw, pw, opw))
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: output size {out_hw} is empty for input {x_shape}, weight {w_shape}, "
+                         f"stride {tuple(stride)}, padding {tuple(padding)}")
+    return out_hw
 
 
 def _check_grad_output(name, gy_shape, expected):
@@ -143,8 +171,8 @@ def _scratch(xp, slot, shape, dtype):
     call site keeps one byte buffer, grown to the largest size it has needed,
     and carves its temporary out of it.  Slots must differ between
     temporaries alive at the same time.  A batch-64 DCGAN keeps about 130 MB
-    of them (the largest is a 67 MB im2col matrix); :func:`clear_scratch`
-    frees them.  CuPy has its own memory pool, so there this is plain
+    of them (the largest is a 67 MB im2col matrix), for the life of the
+    thread.  CuPy has its own memory pool, so there this is plain
     ``xp.empty``.
     """
     if xp.__name__ != "numpy":
@@ -157,17 +185,11 @@ def _scratch(xp, slot, shape, dtype):
     return buf[:nbytes].view(dtype).reshape(shape)
 
 
-def clear_scratch():
-    """Free this thread's scratch buffers (they are re-made on the next call)."""
-    _scratch_buffers.by_slot.clear()
-
-
 def _as_strided(xp, a, shape, strides):
     """``as_strided`` from NumPy's or CuPy's ``lib.stride_tricks`` (read-only on NumPy)."""
     if xp.__name__ == "numpy":
-        from numpy.lib.stride_tricks import as_strided
-        return as_strided(a, shape=shape, strides=strides, writeable=False)
-    from cupy.lib.stride_tricks import as_strided
+        return _numpy_as_strided(a, shape=shape, strides=strides, writeable=False)
+    from cupy.lib.stride_tricks import as_strided  # CuPy is optional: imported only for CuPy arrays
     return as_strided(a, shape=shape, strides=strides)
 
 
@@ -332,8 +354,8 @@ def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
         y (N, O, Ho, Wo), Ho = (H + 2 ph - kh) // sh + 1: an NCHW view of
         an NHWC buffer.
     """
-    stride, padding = _pair(stride), _pair(padding)
-    Ho, Wo = _check_conv("conv2d", x.shape, w.shape, stride, padding)
+    stride, padding = pair(stride, "stride", "conv2d"), pair(padding, "padding", "conv2d")
+    Ho, Wo = check_conv_args("conv2d", x.shape, w.shape, stride, padding)
     N = x.shape[0]
     O, C, kh, kw = w.shape
     x_pad = _to_nhwc(x, padding)                                       # (N, Hp, Wp, C)
@@ -477,12 +499,15 @@ def conv2d_grad_input(gy, w, input_hw, stride=(1, 1), padding=(0, 0)):
     Returns:
         gx (N, C, H, W), an NCHW view of an NHWC buffer.
     """
-    stride, padding = _pair(stride), _pair(padding)
-    H, W = _pair(input_hw)
-    N = gy.shape[0]
-    _, C, kh, kw = w.shape
-    Ho, Wo = _check_conv("conv2d_grad_input", (N, C, H, W), w.shape, stride, padding)
-    _check_grad_output("conv2d_grad_input", gy.shape, (N, w.shape[0], Ho, Wo))
+    op = "conv2d_grad_input"
+    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
+    H, W = pair(input_hw, "input_hw", op)
+    if gy.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D grad_output (N, O, Ho, Wo) and a 4-D weight, "
+                         f"got grad_output {tuple(gy.shape)} and weight {tuple(w.shape)}")
+    N, C = gy.shape[0], w.shape[1]
+    Ho, Wo = check_conv_args(op, (N, C, H, W), w.shape, stride, padding)
+    _check_grad_output(op, gy.shape, (N, w.shape[0], Ho, Wo))
     gx = _conv2d_grad_input_nhwc(gy, w, (H, W), stride, padding)       # (N, H, W, C)
     return gx.transpose(0, 3, 1, 2)                                    # (N, C, H, W)
 
@@ -506,23 +531,11 @@ def conv_transpose2d(x, w, stride=(1, 1), padding=(0, 0), output_padding=(0, 0))
     Returns:
         y (N, Cout, Hout, Wout), Hout = (Hin - 1) sh - 2 ph + kh + oph.
     """
-    stride, padding, output_padding = _pair(stride), _pair(padding), _pair(output_padding)
-    (sh, sw), (ph, pw), (oph, opw) = stride, padding, output_padding
-    if not (0 <= oph < sh and 0 <= opw < sw):
-        raise ValueError(f"conv_transpose2d: output_padding {output_padding} must be "
-                         f"non-negative and smaller than the stride {stride}")
-    _, Cin, Hin, Win = x.shape
-    Cin_w, _, kh, kw = w.shape
-    if Cin != Cin_w:
-        raise ValueError(f"conv_transpose2d: input {tuple(x.shape)} has {Cin} channels but "
-                         f"weight {tuple(w.shape)} expects {Cin_w}")
-    Hout = conv_transpose_output_size(Hin, kh, sh, ph, oph)
-    Wout = conv_transpose_output_size(Win, kw, sw, pw, opw)
-    if Hout < 1 or Wout < 1:
-        raise ValueError(f"conv_transpose2d: output size {(Hout, Wout)} is empty for input "
-                         f"{tuple(x.shape)}, weight {tuple(w.shape)}, stride {stride}, "
-                         f"padding {padding}")
-    return conv2d_grad_input(x, w, (Hout, Wout), stride, padding)
+    op = "conv_transpose2d"
+    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
+    output_padding = pair(output_padding, "output_padding", op)
+    out_hw = check_conv_args(op, x.shape, w.shape, stride, padding, output_padding)
+    return conv2d_grad_input(x, w, out_hw, stride, padding)
 
 
 # ---------------------------------------------------------------------------
@@ -545,12 +558,16 @@ def conv2d_grad_weight(x, gy, kernel_hw, stride=(1, 1), padding=(0, 0)):
     Returns:
         gw (O, C, kh, kw), a view of a (kh, kw, C, O) or (O, kh, kw, C) buffer.
     """
-    stride, padding = _pair(stride), _pair(padding)
-    kh, kw = _pair(kernel_hw)
-    N, C, H, W = x.shape
+    op = "conv2d_grad_weight"
+    stride, padding = pair(stride, "stride", op), pair(padding, "padding", op)
+    kh, kw = pair(kernel_hw, "kernel_size", op)
+    if x.ndim != 4 or gy.ndim != 4:
+        raise ValueError(f"{op}: expected a 4-D input (N, C, H, W) and a 4-D grad_output (N, O, Ho, Wo), "
+                         f"got input {tuple(x.shape)} and grad_output {tuple(gy.shape)}")
+    N, C = x.shape[:2]
     O = gy.shape[1]
-    Ho, Wo = _check_conv("conv2d_grad_weight", x.shape, (O, C, kh, kw), stride, padding)
-    _check_grad_output("conv2d_grad_weight", gy.shape, (N, O, Ho, Wo))
+    Ho, Wo = check_conv_args(op, x.shape, (O, C, kh, kw), stride, padding)
+    _check_grad_output(op, gy.shape, (N, O, Ho, Wo))
     x_pad = _to_nhwc(x, padding)                                       # (N, Hp, Wp, C)
     cols = _im2col(x_pad, (kh, kw), stride, (Ho, Wo))                  # (N*Ho*Wo, kh*kw*C)
     gy_rows = _pixel_rows(gy, "gy")                                    # (N*Ho*Wo, O)

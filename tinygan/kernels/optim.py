@@ -102,8 +102,7 @@ def rmsprop_step_(p, g, v, buf, gavg, *, lr: float, alpha: float, eps: float, we
 
 def adam_step_ref(p, g, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0):
     """Slow reference: the Adam equations element by element in float64; returns new (p, m, v)."""
-    import numpy as np
-    p, g, m, v = (np.asarray(a, dtype=np.float64).ravel().copy() for a in (p, g, m, v))
+    p, g, m, v = (numpy.asarray(a, dtype=numpy.float64).ravel().copy() for a in (p, g, m, v))
     for i in range(p.size):
         gi = g[i] + weight_decay * p[i]
         m[i] = beta1 * m[i] + (1 - beta1) * gi

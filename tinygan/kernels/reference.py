@@ -16,13 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def _pair(v):
-    """``3 -> (3, 3)``; ``(1, 2) -> (1, 2)``."""
-    if isinstance(v, (tuple, list)):
-        a, b = v
-        return int(a), int(b)
-    return int(v), int(v)
+from tinygan.kernels.args import pair
 
 
 def _pad_hw(x, ph, pw):
@@ -37,8 +31,8 @@ def conv2d_ref(x, w, stride=1, padding=0):
 
     Loops over the output positions ``(i, j)``.
     """
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = pair(stride, "stride", "conv2d_ref")
+    ph, pw = pair(padding, "padding", "conv2d_ref")
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     x_pad = _pad_hw(x, ph, pw)
@@ -61,8 +55,8 @@ def conv2d_grad_input_ref(gy, w, input_hw, stride=1, padding=0):
     Each output position ``(i, j)`` scatters its gradient back onto the
     ``kh x kw`` input window it was computed from.
     """
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
+    sh, sw = pair(stride, "stride", "conv2d_grad_input_ref")
+    ph, pw = pair(padding, "padding", "conv2d_grad_input_ref")
     H, W = input_hw
     N, O, Ho, Wo = gy.shape
     _, C, kh, kw = w.shape
@@ -81,9 +75,9 @@ def conv2d_grad_weight_ref(x, gy, kernel_hw, stride=1, padding=0):
 
     Loops over the kernel taps ``(p, q)``.
     """
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
-    kh, kw = kernel_hw
+    sh, sw = pair(stride, "stride", "conv2d_grad_weight_ref")
+    ph, pw = pair(padding, "padding", "conv2d_grad_weight_ref")
+    kh, kw = pair(kernel_hw, "kernel_hw", "conv2d_grad_weight_ref")
     N, C, H, W = x.shape
     _, O, Ho, Wo = gy.shape
     x_pad = _pad_hw(x, ph, pw)
@@ -109,9 +103,9 @@ def conv_transpose2d_ref(x, w, stride=1, padding=0, output_padding=0):
 
     Loops over the input positions ``(i, j)``.
     """
-    sh, sw = _pair(stride)
-    ph, pw = _pair(padding)
-    oph, opw = _pair(output_padding)
+    sh, sw = pair(stride, "stride", "conv_transpose2d_ref")
+    ph, pw = pair(padding, "padding", "conv_transpose2d_ref")
+    oph, opw = pair(output_padding, "output_padding", "conv_transpose2d_ref")
     N, Cin, Hin, Win = x.shape
     _, Cout, kh, kw = w.shape
     Hout = (Hin - 1) * sh - 2 * ph + kh + oph

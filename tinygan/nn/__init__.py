@@ -9,10 +9,10 @@ from tinygan.nn import init
 from tinygan.nn.layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding,
                                Flatten, Identity, LayerNorm, LeakyReLU, Linear, ReLU, Sigmoid, Tanh,
                                Unflatten)
-from tinygan.nn.module import Module, ModuleList, Parameter, Sequential, frozen
+from tinygan.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential, frozen
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Conv2d", "ConvTranspose2d",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Embedding",
-    "Flatten", "Unflatten", "Identity", "Dropout", "init", "frozen",
+    "Flatten", "Unflatten", "Identity", "Dropout", "init", "frozen", "IncompatibleKeys",
 ]

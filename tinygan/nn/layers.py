@@ -6,14 +6,12 @@ import math
 import numpy as np
 
 from tinygan import functional as F
+from tinygan import random as _random
 from tinygan.autograd import Tensor
 from tinygan.backend import get_array_module
+from tinygan.kernels.args import pair
 from tinygan.nn import init
 from tinygan.nn.module import Module, Parameter
-
-
-def _pair(v) -> tuple[int, int]:
-    return (int(v[0]), int(v[1])) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
 def _empty(*shape, dtype=np.float32) -> np.ndarray:
@@ -52,7 +50,9 @@ class Conv2d(Module):
                  bias: bool = True, dtype=np.float32):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride, self.padding = _pair(kernel_size), _pair(stride), _pair(padding)
+        op = "Conv2d"
+        self.kernel_size = pair(kernel_size, "kernel_size", op)
+        self.stride, self.padding = pair(stride, "stride", op), pair(padding, "padding", op)
         self.weight = Parameter(_empty(out_channels, in_channels, *self.kernel_size, dtype=dtype))
         self.bias = Parameter(_empty(out_channels, dtype=dtype)) if bias else None
         _default_init(self.weight, self.bias)
@@ -72,8 +72,10 @@ class ConvTranspose2d(Module):
                  output_padding=0, bias: bool = True, dtype=np.float32):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
-        self.kernel_size, self.stride = _pair(kernel_size), _pair(stride)
-        self.padding, self.output_padding = _pair(padding), _pair(output_padding)
+        op = "ConvTranspose2d"
+        self.kernel_size = pair(kernel_size, "kernel_size", op)
+        self.stride, self.padding = pair(stride, "stride", op), pair(padding, "padding", op)
+        self.output_padding = pair(output_padding, "output_padding", op)
         self.weight = Parameter(_empty(in_channels, out_channels, *self.kernel_size, dtype=dtype))
         self.bias = Parameter(_empty(out_channels, dtype=dtype)) if bias else None
         _default_init(self.weight, self.bias)
@@ -227,7 +229,6 @@ class Dropout(Module):
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
-        from tinygan import random as _random
         keep = _random.default_generator().random(x.shape) >= self.p
         xp = get_array_module(x.data)
         mask = xp.asarray(keep.astype(x.dtype) / x.dtype.type(1 - self.p))

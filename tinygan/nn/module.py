@@ -3,12 +3,24 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping, NamedTuple
 
 import numpy as np
 
-from tinygan.autograd import Tensor
+from tinygan.autograd import Tensor, zero_grads
 from tinygan.backend import get_array_module, normalize_device, to_device, to_numpy
+
+
+class IncompatibleKeys(NamedTuple):
+    """What :meth:`Module.load_state_dict` did not match, as PyTorch's ``_IncompatibleKeys``."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return f"IncompatibleKeys(missing_keys={self.missing_keys}, unexpected_keys={self.unexpected_keys})"
 
 
 class Parameter(Tensor):
@@ -122,8 +134,11 @@ class Module:
         return self.train(False)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for p in self.parameters():
-            p.grad = None
+        """Reset every parameter's ``.grad``: to None, or (``set_to_none=False``) to zeros in place.
+
+        See :func:`tinygan.autograd.zero_grads`.
+        """
+        zero_grads(self.parameters(), set_to_none)
 
     def requires_grad_(self, requires_grad: bool = True) -> "Module":
         for p in self.parameters():
@@ -177,27 +192,52 @@ class Module:
                     out[f"{mname}.{bname}" if mname else bname] = np.array(to_numpy(b))
         return out
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays from ``state`` into this module, checking names and shapes.
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> "IncompatibleKeys":
+        """Copy arrays from ``state`` into this module, checking names and shapes, as PyTorch does.
 
         Values may be anything ``numpy.asarray`` takes (a PyTorch CPU tensor
         too); they are cast to each parameter's dtype and moved to its device.
+
+        * ``strict=True``: the keys of ``state`` must be exactly this module's
+          (:meth:`state_dict`'s);
+        * ``strict=False``: keys missing from ``state`` keep their values and
+          keys this module does not have are ignored.
+
+        Either way every array present must have its entry's shape.  On any
+        error a ``RuntimeError`` lists every problem (PyTorch's wording) and
+        nothing is loaded::
+
+            Error(s) in loading state_dict for Sequential:
+                Missing key(s) in state_dict: "0.bias".
+                Unexpected key(s) in state_dict: "2.weight".
+                size mismatch for 0.weight: copying a param with shape (3, 3) from checkpoint, ...
+
+        Returns ``IncompatibleKeys(missing_keys, unexpected_keys)``, PyTorch's
+        ``_IncompatibleKeys``.
         """
+        if not isinstance(state, Mapping):
+            raise TypeError(f"load_state_dict for {type(self).__name__}: expected a dict of arrays, "
+                            f"got {type(state).__name__}")
         own = self.state_dict()
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
-        if strict and (missing or unexpected):
-            raise KeyError(f"load_state_dict for {type(self).__name__}: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
+        errors = []
+        if strict and missing:
+            errors.append("Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ".")
+        if strict and unexpected:
+            errors.append("Unexpected key(s) in state_dict: " + ", ".join(f'"{k}"' for k in unexpected) + ".")
         converted = {}
         for key, value in state.items():
             if key not in own:
                 continue
             arr = np.asarray(value.detach().cpu() if hasattr(value, "detach") else to_numpy(value))
             if arr.shape != own[key].shape:
-                raise ValueError(f"load_state_dict for {type(self).__name__}: {key} has shape {arr.shape} "
-                                 f"in the state_dict but {own[key].shape} in the model")
+                errors.append(f"size mismatch for {key}: copying a param with shape {arr.shape} from "
+                              f"checkpoint, the shape in current model is {own[key].shape}.")
             converted[key] = arr
+        if errors:
+            raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                               + "\n\t".join(errors))
         for mname, m in self.named_modules():
             for pname, p in m._parameters.items():
                 key = f"{mname}.{pname}" if mname else pname
@@ -210,6 +250,7 @@ class Module:
                 if b is not None and key in converted:
                     arr = converted[key].astype(b.dtype, copy=True)
                     m._set_buffer(bname, to_device(arr, "cuda" if get_array_module(b) is not np else "cpu"))
+        return IncompatibleKeys(missing, unexpected)
 
     # --- calling --------------------------------------------------------------
     def forward(self, *args, **kwargs):  # pragma: no cover - abstract

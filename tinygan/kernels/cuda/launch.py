@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from tinygan.backend import cupy_module, is_cupy_array
+from tinygan.kernels.args import pair
 from tinygan.kernels.cuda import sources as _src
 
 __all__ = [
@@ -125,9 +126,9 @@ def _extent(shape, strides) -> int:
     return sum(abs(st) * (n - 1) for n, st in zip(shape, strides) if n > 0)
 
 
-def _pair(kernel: str, name: str, v) -> tuple[int, int]:
-    a, b = (v, v) if not isinstance(v, (tuple, list)) else tuple(v)
-    a, b = int(a), int(b)
+def _positive_pair(kernel: str, name: str, v) -> tuple[int, int]:
+    """:func:`~tinygan.kernels.args.pair`, and both numbers must be >= 1 (sizes and strides)."""
+    a, b = pair(v, name, f"CUDA kernel {kernel}")
     if a < 1 or b < 1:
         raise ValueError(f"CUDA kernel {kernel}: {name} must be positive, got {v!r}")
     return a, b
@@ -168,9 +169,9 @@ def im2col_nhwc(x_pad, kernel_hw, stride, out_hw):
     _check_ndim(name, "x_pad", x_pad, 4)
     sN, sH, sW, sC = _element_strides(name, "x_pad", x_pad)
     N, Hp, Wp, C = (int(s) for s in x_pad.shape)
-    kh, kw = _pair(name, "kernel_hw", kernel_hw)
-    sh, sw = _pair(name, "stride", stride)
-    Ho, Wo = _pair(name, "out_hw", out_hw)
+    kh, kw = _positive_pair(name, "kernel_hw", kernel_hw)
+    sh, sw = _positive_pair(name, "stride", stride)
+    Ho, Wo = _positive_pair(name, "out_hw", out_hw)
     _check_windows(name, (Hp, Wp), (kh, kw), (sh, sw), (Ho, Wo))
     cp = cupy_module()
     with x_pad.device:
@@ -196,10 +197,10 @@ def col2im_nhwc(dcols, padded_hw, kernel_hw, stride, out_hw):
     dtype = _check_arrays(name, dcols=dcols)
     _check_ndim(name, "dcols", dcols, 2)
     sR, sK = _element_strides(name, "dcols", dcols)
-    Hp, Wp = _pair(name, "padded_hw", padded_hw)
-    kh, kw = _pair(name, "kernel_hw", kernel_hw)
-    sh, sw = _pair(name, "stride", stride)
-    Ho, Wo = _pair(name, "out_hw", out_hw)
+    Hp, Wp = _positive_pair(name, "padded_hw", padded_hw)
+    kh, kw = _positive_pair(name, "kernel_hw", kernel_hw)
+    sh, sw = _positive_pair(name, "stride", stride)
+    Ho, Wo = _positive_pair(name, "out_hw", out_hw)
     rows, row_len = (int(s) for s in dcols.shape)
     if rows % (Ho * Wo) or row_len % (kh * kw):
         raise ValueError(f"CUDA kernel {name}: dcols of shape {(rows, row_len)} is not "
