@@ -8,4 +8,5 @@ def parse(default_steps: int, default_out: str):
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default=default_out)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run in --out")
     return p.parse_args()

@@ -11,9 +11,10 @@ The sample grids have one row per class (models.sample_grid_inputs); afterwards 
 """
 from _common import parse
 
-from tinygan.gan.trainer import TrainConfig, train
+from tinygan.run import TrainConfig, train
 
 args = parse(400, "runs/cgan")
 train(TrainConfig(model="cgan", loss="nonsaturating", ngf=32, ndf=32, steps=args.steps, seed=args.seed,
-                  out=args.out, sample_every=100, device=args.device, num_samples=80))
+                  out=args.out, sample_every=100, device=args.device, num_samples=80),
+      overwrite=args.overwrite)
 print(f"see {args.out}/samples/: row r shows class r")

@@ -2,7 +2,7 @@
 
     python examples/dcgan_mnist.py --steps 300          # a few minutes on 2 CPU cores
 
-This is what ``tinygan train`` does (see tinygan/gan/trainer.py, Trainer.train_step), without
+This is what ``tinygan train`` does (see tinygan/gan/steps.py, d_step and g_step), without
 the logging, checkpoints and resume, so that every equation sits next to its line.
 """
 import argparse
@@ -14,6 +14,7 @@ import tinygan.functional as F
 from tinygan import optim
 from tinygan.data import DataLoader, get_dataset
 from tinygan.gan import DCGANDiscriminator, DCGANGenerator
+from tinygan.gan.recipes import DCGAN
 from tinygan.viz import save_image_grid
 
 parser = argparse.ArgumentParser()
@@ -29,9 +30,10 @@ loader = DataLoader(data, batch_size=args.batch_size, seed=0)  # float32 batches
 nz = 100
 G = DCGANGenerator(nz=nz, ngf=64, nc=1, image_size=28).to(args.device)   # z -> 7x7 -> 14x14 -> 28x28, Tanh
 D = DCGANDiscriminator(nc=1, ndf=64, image_size=28).to(args.device)      # 28 -> 14 -> 7 -> one logit
-# The paper's optimiser: Adam, lr 0.0002, beta1 0.5 (0.9 made training oscillate).
-opt_g = optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
-opt_d = optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+# The paper's optimiser (tinygan/gan/recipes.py, DCGAN): Adam, lr 0.0002, betas (0.5, 0.999)
+# (beta1 = 0.9 made the paper's training oscillate).
+opt_g = optim.Adam(G.parameters(), lr=DCGAN.lr, betas=DCGAN.betas)
+opt_d = optim.Adam(D.parameters(), lr=DCGAN.lr, betas=DCGAN.betas)
 rng = np.random.default_rng(0)
 fixed_z = tg.tensor(rng.standard_normal((64, nz)), dtype=np.float32, device=args.device)
 

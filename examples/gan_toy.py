@@ -12,10 +12,10 @@ Open runs/gan_toy/progress.gif: blue = data, red = G(z); try --loss minimax to w
 """
 from _common import parse
 
-from tinygan.gan.trainer import TrainConfig, train
+from tinygan.run import TrainConfig, train
 
 args = parse(1500, "runs/gan_toy")
 train(TrainConfig(model="mlp", dataset="ring8", loss="nonsaturating", batch_size=256, steps=args.steps,
                   nz=8, lr=1e-3, seed=args.seed, out=args.out, sample_every=100, checkpoint_every=500,
-                  device=args.device))
+                  device=args.device), overwrite=args.overwrite)
 print(f"see {args.out}/progress.gif")

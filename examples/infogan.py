@@ -9,14 +9,15 @@ Equations -> lines:
       continuous codes: Gaussian log-likelihood with unit variance (a squared error)
   G(z, c): concat(z, one_hot(c_cat), c_cont)        tinygan/gan/models.py  InfoGANGenerator
   Q shares D's body, its own head                    models.py  InfoGANDiscriminator (return_q=True)
-  lambda L_I is added to G's loss; Q's head is trained with G    tinygan/gan/trainer.py  Trainer.train_step
+  lambda L_I is added to G's loss; Q's head is trained with G    tinygan/gan/steps.py  g_step
 Sample grids: one row per categorical value, the first continuous code from -1 to 1 along the row.
 """
 from _common import parse
 
-from tinygan.gan.trainer import TrainConfig, train
+from tinygan.run import TrainConfig, train
 
 args = parse(400, "runs/infogan")
 train(TrainConfig(model="infogan", loss="nonsaturating", ngf=32, ndf=32, nz=62, steps=args.steps,
-                  seed=args.seed, out=args.out, sample_every=100, device=args.device, num_samples=80))
+                  seed=args.seed, out=args.out, sample_every=100, device=args.device, num_samples=80),
+      overwrite=args.overwrite)
 print(f"see {args.out}/samples/")

@@ -10,9 +10,9 @@ D's output is used raw (no sigmoid): a CGAN/InfoGAN trained with an MSE loss is 
 """
 from _common import parse
 
-from tinygan.gan.trainer import TrainConfig, train
+from tinygan.run import TrainConfig, train
 
 args = parse(400, "runs/lsgan")
 train(TrainConfig(model="dcgan", loss="lsgan", ngf=32, ndf=32, steps=args.steps, seed=args.seed,
-                  out=args.out, sample_every=100, device=args.device))
+                  out=args.out, sample_every=100, device=args.device), overwrite=args.overwrite)
 print(f"see {args.out}/samples/")

@@ -2,8 +2,8 @@
 
 The target (``grid25``) is PacGAN's "2D-grid": 25 Gaussians with std 0.05 at
 {-4, -2, 0, 2, 4}^2.  For each loss and seed this trains tinygan's MLP GAN
-with :class:`tinygan.gan.trainer.Trainer` (each loss with its paper's
-optimizer, betas and n_critic, see ``tinygan/gan/losses.py``; one learning
+with :class:`tinygan.run.Trainer` (each loss with its paper's
+optimizer, betas and n_critic, see ``tinygan/gan/recipes.py``; one learning
 rate for all, 1e-3 unless ``--paper-lr``), draws 2,500 samples and
 measures them as VEEGAN and PacGAN do (:func:`tinygan.metrics.mixture_metrics`):
 
@@ -40,9 +40,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tinygan.gan.sampling import generate  # noqa: E402
-from tinygan.gan.trainer import TrainConfig, train  # noqa: E402
+from tinygan.run import TrainConfig, train  # noqa: E402
 from tinygan.metrics import mixture_metrics  # noqa: E402
-from tinygan.viz.toy import is_probabilistic, save_panel, save_toy_frame  # noqa: E402
+from tinygan.run.toy import save_toy_frame  # noqa: E402
+from tinygan.viz.toy import save_panel  # noqa: E402
 
 LOSSES = ("minimax", "nonsaturating", "lsgan", "wgan-gp")
 
@@ -53,7 +54,7 @@ def run_one(loss: str, seed: int, args) -> tuple[dict, object]:
                          lr=args.lr, seed=seed, out=str(Path(args.out) / f"{loss}_seed{seed}"), progress=False,
                          sample_every=max(1, args.steps // 4), checkpoint_every=args.steps)
     start = time.perf_counter()
-    trainer = train(config)
+    trainer = train(config, overwrite=args.overwrite)
     seconds = time.perf_counter() - start
     G = trainer.G
     samples = generate(G, G.sample_inputs(args.n, np.random.default_rng([seed, 100])))   # (n, 2)
@@ -100,6 +101,7 @@ def parse_args(argv=None):
     p.add_argument("--n", type=int, default=2500, help="samples per evaluation (2,500 as VEEGAN/PacGAN)")
     p.add_argument("--dataset", default="grid25", choices=["grid25", "ring8"])
     p.add_argument("--out", default="runs/mode_collapse")
+    p.add_argument("--overwrite", action="store_true", help="replace the runs of an earlier call in --out")
     p.add_argument("--quick", action="store_true", help="1 seed, 20 steps, 500 samples: a smoke test")
     args = p.parse_args(argv)
     if args.quick:
@@ -124,7 +126,7 @@ def main(argv=None) -> dict:
                   f"({metrics['seconds']:.0f} s)", flush=True)
         frames.append(save_toy_frame(trainer.G, trainer.D, args.dataset, out / f"samples_{loss}.png",
                                      title=f"{loss}, seed {args.seeds - 1}, step {args.steps}",
-                                     probabilistic=is_probabilistic(trainer.loss), n=1000, seed=args.seeds - 1))
+                                     probabilistic=trainer.loss.probabilistic, n=1000, seed=args.seeds - 1))
         results[loss] = {"runs": runs, "summary": summarise(runs)}
     summary = {loss: r["summary"] for loss, r in results.items()}
     num_modes = results[args.losses[0]]["runs"][0]["num_modes"]

@@ -32,6 +32,8 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from tinygan import theory as T  # noqa: E402
+from tinygan.run import TrainConfig  # noqa: E402
+from tinygan.run.toy import train_with_snapshots  # noqa: E402
 from tinygan.viz import toy as V  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "figures"
@@ -92,13 +94,12 @@ def part3_saturation(out: Path) -> Path:
 
 
 def part4_training_pictures(out: Path, steps_1d, steps_2d) -> list[Path]:
-    from tinygan.gan.trainer import TrainConfig
     print("4. Figure 1 (1-D) and D's field (2-D) during training")
     made = []
     for dataset, steps, lr in (("gauss1d", steps_1d, 1e-3), ("ring8", steps_2d, 1e-3)):
         config = TrainConfig(model="mlp", dataset=dataset, loss="nonsaturating", batch_size=128, lr=lr, seed=0,
                              out=str(out / dataset), progress=False)
-        res = V.train_with_snapshots(config, steps, out / dataset, panel_columns=2 if len(steps) == 4 else None)
+        res = train_with_snapshots(config, steps, out / dataset, panel_columns=2 if len(steps) == 4 else None)
         print(f"   {dataset}: {len(res['frames'])} frames, {res['gif']}, {res['panel']}")
         made.append(res["panel"])
     return made

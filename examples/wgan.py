@@ -7,13 +7,13 @@ Equations -> lines:
   critic minimises E[f(G(z))] - E[f(x)]             tinygan/gan/losses.py  WGAN.d_loss
   G minimises -E[f(G(z))]                           losses.py  WGAN.g_loss
   f kept K-Lipschitz by clipping weights to [-c, c] tinygan/gan/penalties.py  weight_clip_ (c = 0.01)
-  5 critic steps per G step, RMSprop lr 5e-5        WGAN.n_critic / WGAN.optimizer / WGAN.lr; Trainer.train_step
+  5 critic steps per G step, RMSprop lr 5e-5        tinygan/gan/recipes.py  WGAN; steps.py d_step
 """
 from _common import parse
 
-from tinygan.gan.trainer import TrainConfig, train
+from tinygan.run import TrainConfig, train
 
 args = parse(150, "runs/wgan")
 train(TrainConfig(model="dcgan", loss="wgan", ngf=32, ndf=32, steps=args.steps, seed=args.seed,
-                  out=args.out, sample_every=50, device=args.device))
+                  out=args.out, sample_every=50, device=args.device), overwrite=args.overwrite)
 print(f"see {args.out}/samples/ and {args.out}/losses.png (-Loss_D estimates W)")

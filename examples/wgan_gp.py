@@ -7,14 +7,14 @@ Equations -> lines:
       critic part                                 tinygan/gan/losses.py     WGANGP.d_loss
       x_hat = eps x + (1 - eps) G(z), eps ~ U[0,1] tinygan/gan/penalties.py  gradient_penalty
       grad_x_hat D(x_hat) with create_graph=True  (tinygan.grad: the penalty is differentiated again)
-  the penalty is added to the critic's loss only  tinygan/gan/trainer.py    Trainer.train_step
+  the penalty is added to the critic's loss only  tinygan/gan/steps.py      d_step
   Adam lr 1e-4, betas (0, 0.9), n_critic 5, lambda 10, critic without batch norm (layer norm)
 """
 from _common import parse
 
-from tinygan.gan.trainer import TrainConfig, train
+from tinygan.run import TrainConfig, train
 
 args = parse(100, "runs/wgan_gp")
 train(TrainConfig(model="dcgan", loss="wgan-gp", ngf=32, ndf=32, steps=args.steps, seed=args.seed,
-                  out=args.out, sample_every=25, device=args.device))
+                  out=args.out, sample_every=25, device=args.device), overwrite=args.overwrite)
 print(f"see {args.out}/samples/ (metrics.jsonl has the penalty as 'gp')")

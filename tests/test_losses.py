@@ -19,6 +19,8 @@ from tinygan import nn, optim
 from tinygan.gan import (LOSSES, LSGAN, WGANGP, DCGANDiscriminator, GANLoss, MLPDiscriminator, MLPGenerator,
                          get_loss, gradient_penalty, r1_penalty, weight_clip_)
 from tinygan.gan import losses as L
+from tinygan.gan.losses import LOSS_PRESETS
+from tinygan.gan.recipes import RECIPES, recipe_for
 from tinygan.gan.models import ConditionalMLPDiscriminator
 
 LOSS_NAMES = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge"]
@@ -156,25 +158,25 @@ def test_huge_logits_give_finite_losses_and_gradients(name):
         assert d.item() == pytest.approx(2e4)
 
 
-def test_training_defaults_follow_the_papers():
+def test_recipes_follow_the_papers():
     table = {
         "minimax": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
         "nonsaturating": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
         "lsgan": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
+        "lsgan-pearson": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
         "hinge": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
         "wgan": ("rmsprop", 5e-5, None, 5, 0.01, None, "batch"),
         "wgan-gp": ("adam", 1e-4, (0.0, 0.9), 5, None, 10.0, "layer"),
     }
-    for name, (opt, lr, betas, n_critic, clip, gp, norm) in table.items():
-        loss = get_loss(name)
-        got = loss.training_defaults()
-        assert (got["optimizer"], got["lr"], got["n_critic"], got["clip_value"], got["gp_weight"],
-                got["critic_norm"]) == (opt, lr, n_critic, clip, gp, norm), name
-        if betas is not None:
-            assert tuple(got["betas"]) == betas, name
+    assert set(RECIPES) == set(table) == set(LOSSES) | set(LOSS_PRESETS)
+    for name, expected in table.items():
+        r = recipe_for(name)
+        assert (r.optimizer, r.lr, r.betas, r.n_critic, r.clip_value, r.gp_weight, r.critic_norm) == expected, name
+        assert recipe_for(get_loss(name)) == r, name
     assert get_loss("minimax").probabilistic and get_loss("nonsaturating").probabilistic
     assert not any(get_loss(n).probabilistic for n in ("lsgan", "wgan", "wgan-gp", "hinge"))
-    assert WGANGP(gp_weight=5).gp_weight == 5.0
+    with pytest.raises(ValueError, match="no training recipe"):
+        recipe_for("nope")
 
 
 # ------------------------------------------------------------------------------------ penalties
@@ -377,9 +379,10 @@ def _toy_batch(rng, n=16):
 
 
 def _optimizer(loss, params):
-    if loss.optimizer == "rmsprop":
-        return optim.RMSprop(params, lr=loss.lr)
-    return optim.Adam(params, lr=loss.lr, betas=loss.betas)
+    r = recipe_for(loss)
+    if r.optimizer == "rmsprop":
+        return optim.RMSprop(params, lr=r.lr)
+    return optim.Adam(params, lr=r.lr, betas=r.betas)
 
 
 @pytest.mark.parametrize("name", LOSS_NAMES)
@@ -395,13 +398,14 @@ def test_a_few_training_steps_move_the_generator(name):
         z = tg.tensor(rng.standard_normal((16, NZ)))
         fake = G(z)
         err_d = loss.d_loss(D(real), D(fake.detach()))
-        if loss.gp_weight:
-            err_d = err_d + gradient_penalty(D, real, fake.detach(), weight=loss.gp_weight, generator=rng)
+        if recipe_for(loss).gp_weight:
+            err_d = err_d + gradient_penalty(D, real, fake.detach(), weight=recipe_for(loss).gp_weight,
+                                             generator=rng)
         opt_d.zero_grad()
         err_d.backward()
         opt_d.step()
-        if loss.clip_value:
-            weight_clip_(D, loss.clip_value)
+        if recipe_for(loss).clip_value:
+            weight_clip_(D, recipe_for(loss).clip_value)
         # (2) generator: minimise loss.g_loss through D
         err_g = loss.g_loss(D(fake))
         opt_g.zero_grad()

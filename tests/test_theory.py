@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tinygan import theory as T
+from tinygan.run import TrainConfig
+from tinygan.run.toy import train_with_snapshots
 from tinygan.viz import toy as V
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,10 +166,9 @@ def test_figure1_and_field_pictures(tmp_path, monkeypatch, matplotlib):
 
 @pytest.mark.parametrize("dataset,loss", [("gauss1d", "nonsaturating"), ("ring8", "wgan-gp")])
 def test_train_with_snapshots(tmp_path, dataset, loss):
-    from tinygan.gan.trainer import TrainConfig
     config = TrainConfig(model="mlp", dataset=dataset, loss=loss, batch_size=16, nz=4, progress=False,
                          out=str(tmp_path))
-    res = V.train_with_snapshots(config, [0, 2], tmp_path / "snap", n=100)
+    res = train_with_snapshots(config, [0, 2], tmp_path / "snap", n=100)
     assert [p.name for p in res["frames"]] == ["step_000000.png", "step_000002.png"]
     assert res["gif"].is_file() and res["panel"].is_file() and res["trainer"].step == 2
 

@@ -1,4 +1,4 @@
-"""The DCGAN main job: training steps, exact resume, atomic checkpoints, PyTorch weights, errors."""
+"""The DCGAN main job: models, training steps, exact resume, checkpoints, the NaN guard, PyTorch weights."""
 from __future__ import annotations
 
 import json
@@ -8,8 +8,9 @@ import pytest
 
 import tinygan as tg
 from tinygan.gan import DCGANDiscriminator, DCGANGenerator
-from tinygan.gan import checkpoint as ckpt
-from tinygan.gan.trainer import NonFiniteError, Trainer, TrainConfig, resume, train
+from tinygan.io import atomic_write
+from tinygan.run import CheckpointError, NonFiniteError, Trainer, TrainConfig, load_checkpoint, resume, train
+from tinygan.run import checkpoint as ckpt
 
 
 def small(tmp_path, name="run", **kw):
@@ -48,18 +49,17 @@ def test_dcgan_initialisation_follows_the_paper():
 
 
 def test_training_steps_move_both_networks_and_log(tmp_path):
-    t = Trainer(small(tmp_path))
-    g0 = {k: v.copy() for k, v in t.G.state_dict().items()}
-    d0 = {k: v.copy() for k, v in t.D.state_dict().items()}
-    t.train()
+    t = train(small(tmp_path, steps=0 + 4))
+    fresh = Trainer(small(tmp_path, "fresh"))
+    g0, d0 = fresh.G.state_dict(), fresh.D.state_dict()
     g1, d1 = t.G.state_dict(), t.D.state_dict()
     assert all(not np.array_equal(g0[k], g1[k]) for k in g0 if k.endswith("weight"))
     assert all(not np.array_equal(d0[k], d1[k]) for k in d0 if k.endswith("weight"))
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     for r in rows:
-        for key in ("Loss_D", "Loss_G", "D_x", "D_G_z1", "D_G_z2", "sec_per_iter", "epoch"):
-            assert np.isfinite(r[key])
+        for key in ("Loss_D", "Loss_G", "D_x", "D_G_z1", "D_G_z2", "grad_sq_D", "grad_sq_G", "sec_per_iter", "epoch"):
+            assert np.isfinite(r[key]), key
         assert 0 <= r["D_x"] <= 1 and 0 <= r["D_G_z1"] <= 1
     run = tmp_path / "run"
     for name in ("config.json", "checkpoint.npz", "progress.gif", "losses.png"):
@@ -68,46 +68,99 @@ def test_training_steps_move_both_networks_and_log(tmp_path):
         "step_000001.png", "step_000002.png", "step_000004.png"]
 
 
+def test_config_json_records_the_settings_actually_used(tmp_path):
+    train(small(tmp_path, steps=1, loss="wgan-gp"))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert (saved["lr"], saved["beta1"], saved["beta2"], saved["n_critic"]) == (1e-4, 0.0, 0.9, 5)
+    assert TrainConfig.from_dict(saved).loss == "wgan-gp"
+
+
 def _assert_same_checkpoint(a, b):
     for part in ("generator", "discriminator", "fixed"):
         assert a[part].keys() == b[part].keys()
         for k in a[part]:
             assert np.array_equal(a[part][k], b[part][k]), (part, k)
     for part in ("opt_g", "opt_d"):
+        assert a[part]["state"].keys() == b[part]["state"].keys()
         for i, st in a[part]["state"].items():
             for k, v in st.items():
                 assert np.array_equal(np.asarray(v), np.asarray(b[part]["state"][i][k])), (part, i, k)
     assert a["meta"]["step"] == b["meta"]["step"]
-    assert a["meta"]["rng"] == b["meta"]["rng"]
+    assert a["meta"]["rng"] == b["meta"]["rng"] and a["meta"]["global_rng"] == b["meta"]["global_rng"]
+    assert a["meta"]["position"] == b["meta"]["position"]
 
 
-def test_resume_is_bit_identical(tmp_path):
-    # 2N steps in one go == N steps, stop, resume for N more (the data order crosses an epoch boundary
-    # because the bundled dataset is replaced by random data in dry-run mode: use real data instead).
-    n = 3
-    train(small(tmp_path, "full", steps=2 * n, checkpoint_every=100, sample_every=100))
-    train(small(tmp_path, "half", steps=n, checkpoint_every=100, sample_every=100))
-    resume(tmp_path / "half", steps=2 * n, progress=False)
-    a = ckpt.load_checkpoint(tmp_path / "full" / "checkpoint.npz")
-    b = ckpt.load_checkpoint(tmp_path / "half" / "checkpoint.npz")
-    _assert_same_checkpoint(a, b)
-    la = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
-    lb = (tmp_path / "half" / "metrics.jsonl").read_text().splitlines()
+def _log(path):
     strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "sec_per_iter"}  # noqa: E731
-    assert [strip(x) for x in la] == [strip(x) for x in lb]
+    return [strip(x) for x in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(model="cgan", loss="wgan-gp", r1=0.5),
+                                dict(model="infogan", loss="lsgan", num_categories=3, num_continuous=1)],
+                         ids=["dcgan", "cgan-wgan-gp-r1", "infogan-lsgan"])
+def test_resume_is_bit_identical(tmp_path, kw):
+    # 2N steps in one go == N steps, stop, resume for N more; the 8-image batches of 10,000 digits
+    # do not cross an epoch here, so a dry-run variant below covers the epoch boundary.
+    n = 3
+    train(small(tmp_path, "full", steps=2 * n, checkpoint_every=100, sample_every=100, **kw))
+    train(small(tmp_path, "half", steps=n, checkpoint_every=100, sample_every=100, **kw))
+    resume(tmp_path / "half", steps=2 * n, progress=False)
+    _assert_same_checkpoint(load_checkpoint(tmp_path / "full" / "checkpoint.npz"),
+                            load_checkpoint(tmp_path / "half" / "checkpoint.npz"))
+    assert _log(tmp_path / "full" / "metrics.jsonl") == _log(tmp_path / "half" / "metrics.jsonl")
+
+
+def test_resume_crosses_an_epoch_boundary_exactly(tmp_path):
+    # 12 images in batches of 4: 3 batches an epoch, so 7 steps cross two epoch boundaries.
+    from PIL import Image
+    (tmp_path / "imgs").mkdir()
+    for i in range(12):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(
+            tmp_path / "imgs" / f"{i:02d}.png")
+    kw = dict(model="mlp", dataset="folder", data_dir=str(tmp_path / "imgs"), image_size=8, batch_size=4,
+              checkpoint_every=100, sample_every=100, ngf=64, ndf=64)
+    train(small(tmp_path, "full", steps=7, **kw))
+    train(small(tmp_path, "half", steps=4, **kw))
+    resume(tmp_path / "half", steps=7, progress=False)
+    a, b = load_checkpoint(tmp_path / "full" / "checkpoint.npz"), load_checkpoint(tmp_path / "half" / "checkpoint.npz")
+    assert a["meta"]["position"] == [2, 1]
+    _assert_same_checkpoint(a, b)
 
 
 def test_resume_after_a_kill_redoes_only_unsaved_steps(tmp_path):
-    # A run killed after step 3 with its last checkpoint at step 2 resumes from step 2.
-    cfg = small(tmp_path, "killed", steps=3, checkpoint_every=2, sample_every=100)
-    t = Trainer(cfg)
-    t.train()                                     # writes checkpoints at steps 2 and 3 (the end)
-    saved = ckpt.load_checkpoint(tmp_path / "killed" / "checkpoint.npz")
-    assert saved["meta"]["step"] == 3
-    t2 = resume(tmp_path / "killed", steps=5, progress=False)
+    # A run killed after step 3 with its last checkpoint at step 2: the log holds steps 1-3, and a line
+    # of step 4 was being written when the kill came.  The resume continues from step 2.
+    t = train(small(tmp_path, "killed", steps=2, checkpoint_every=2, sample_every=100))
+    log = tmp_path / "killed" / "metrics.jsonl"
+    row = json.loads(log.read_text().splitlines()[-1])
+    with open(log, "a") as f:
+        f.write(json.dumps({**row, "step": 3}) + "\n" + '{"Loss_D": 1.2, "st')      # step 3, then a torn line
+    assert t.step == 2
+    with pytest.warns(UserWarning, match="half-written last line"):
+        t2 = resume(tmp_path / "killed", steps=5, progress=False)
     assert t2.step == 5
-    rows = (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()
+    rows = log.read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [1, 2, 3, 4, 5]
+
+
+def test_resume_applies_new_cadence_and_refuses_new_definitions(tmp_path):
+    train(small(tmp_path, steps=2))
+    with pytest.raises(ValueError, match=r"--lr 0.001 \(the run has 0.0002\).*--ngf 16 \(the run has 8\)"):
+        resume(tmp_path / "run", steps=4, lr=1e-3, ngf=16)
+    t = resume(tmp_path / "run", steps=4, sample_every=1, lr=2e-4, ngf=8, progress=False)   # same values: fine
+    assert t.step == 4 and t.config.sample_every == 1
+    assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png"))[-2:] == [
+        "step_000003.png", "step_000004.png"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["sample_every"] == 1
+
+
+def test_resume_checks_the_data_are_the_runs(tmp_path, monkeypatch):
+    train(small(tmp_path, steps=1))
+    import tinygan.run.data as D                     # the same settings, but other digits on disk
+    real = D.dataset_fingerprint
+    monkeypatch.setattr(D, "dataset_fingerprint", lambda ds: {**real(ds), "count": 9999, "digest": "0" * 64})
+    with pytest.raises(ValueError, match="the data differ from the run's"):
+        resume(tmp_path / "run", steps=2)
 
 
 def test_checkpoint_write_is_atomic_under_a_crash(tmp_path, monkeypatch):
@@ -125,8 +178,8 @@ def test_checkpoint_write_is_atomic_under_a_crash(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="simulated kill"):
         t.save(path)
     assert path.read_bytes() == before             # the old checkpoint is whole
-    assert not (tmp_path / "ck.npz.tmp").exists()
-    assert ckpt.load_checkpoint(path)["meta"]["step"] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz"]       # no temporary file left
+    assert load_checkpoint(path)["meta"]["step"] == 0
 
 
 def test_truncated_or_foreign_checkpoint_gives_a_clear_error(tmp_path):
@@ -135,13 +188,13 @@ def test_truncated_or_foreign_checkpoint_gives_a_clear_error(tmp_path):
     t.save(path)
     data = path.read_bytes()
     (tmp_path / "cut.npz").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match="truncated or corrupt"):
-        ckpt.load_checkpoint(tmp_path / "cut.npz")
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(tmp_path / "cut.npz")
     np.savez(tmp_path / "other.npz", a=np.zeros(3))
-    with pytest.raises(ValueError, match="not a tinygan checkpoint"):
-        ckpt.load_checkpoint(tmp_path / "other.npz")
+    with pytest.raises(CheckpointError, match="not a tinygan checkpoint"):
+        load_checkpoint(tmp_path / "other.npz")
     with pytest.raises(FileNotFoundError):
-        ckpt.load_checkpoint(tmp_path / "missing.npz")
+        load_checkpoint(tmp_path / "missing.npz")
 
 
 def test_checkpoint_loads_without_pickle(tmp_path):
@@ -153,22 +206,39 @@ def test_checkpoint_loads_without_pickle(tmp_path):
 
 def test_non_finite_loss_stops_with_a_clear_message(tmp_path, monkeypatch):
     cfg = small(tmp_path, steps=6, checkpoint_every=2, sample_every=100)
-    t = Trainer(cfg)
-    real_d_loss = t.loss.d_loss
+    real_d_loss = type(Trainer(cfg).loss).d_loss
     calls = {"n": 0}
 
-    def poisoned(real_logits, fake_logits):
+    def poisoned(self, real_logits, fake_logits):
         calls["n"] += 1
-        loss = real_d_loss(real_logits, fake_logits)
+        loss = real_d_loss(self, real_logits, fake_logits)
         return loss * float("nan") if calls["n"] == 4 else loss
 
-    monkeypatch.setattr(t.loss, "d_loss", poisoned)
-    with pytest.raises(NonFiniteError, match="step 4: the discriminator's"):
-        t.train()
-    kept = ckpt.load_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    monkeypatch.setattr(type(Trainer(cfg).loss), "d_loss", poisoned)
+    calls["n"] = 0
+    with pytest.raises(NonFiniteError, match="step 4: the discriminator's loss.*checkpoint.npz, is kept"):
+        train(cfg)
+    kept = load_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert kept["meta"]["step"] == 2                # the last good checkpoint
     for v in kept["discriminator"].values():
         assert np.all(np.isfinite(v))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_exploding_weights_stop_the_run_before_any_checkpoint(tmp_path):
+    # --lr 1e16: the losses may stay finite for a step while the weights and running statistics
+    # overflow; the guard checks them after each update and no checkpoint is ever written from them.
+    with pytest.raises(NonFiniteError, match="step 1: .*No checkpoint had been written"):
+        train(small(tmp_path, lr=1e16, steps=5, checkpoint_every=1))
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
+
+
+def test_a_checkpoint_with_non_finite_values_is_never_written(tmp_path):
+    t = Trainer(small(tmp_path))
+    t.D.main[0].weight.data[0, 0, 0, 0] = np.inf
+    with pytest.raises(CheckpointError, match="NaN or infinite"):
+        t.save(tmp_path / "ck.npz")
+    assert not (tmp_path / "ck.npz").exists()
 
 
 def test_pytorch_dcgan_state_dict_loads_one_to_one():
@@ -225,14 +295,20 @@ def test_pytorch_dcgan_state_dict_loads_one_to_one():
 
 
 def test_wrong_size_data_is_reported(tmp_path):
-    with pytest.raises(ValueError, match="image_size=30"):
+    with pytest.raises(ValueError, match="--image-size: .*4 \\* 2\\^k or 7 \\* 2\\^k.*got 30"):
         Trainer(small(tmp_path, image_size=30))
 
 
-def test_new_run_in_an_old_folder_starts_a_fresh_log_and_gif(tmp_path):
+def test_a_new_run_never_replaces_an_old_one_unasked(tmp_path):
     train(small(tmp_path, "again", steps=4))
-    train(small(tmp_path, "again", steps=2))
+    before = (tmp_path / "again" / "metrics.jsonl").read_bytes()
+    with pytest.raises(ValueError, match="already holds a run.*--resume.*--overwrite"):
+        train(small(tmp_path, "again", steps=2))
+    assert (tmp_path / "again" / "metrics.jsonl").read_bytes() == before
+    (tmp_path / "again" / "notes.txt").write_text("mine")
+    train(small(tmp_path, "again", steps=2), overwrite=True)
     rows = (tmp_path / "again" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(r)["step"] for r in rows] == [1, 2]
     assert sorted(p.name for p in (tmp_path / "again" / "samples").glob("*.png")) == [
         "step_000001.png", "step_000002.png"]
+    assert (tmp_path / "again" / "notes.txt").read_text() == "mine"     # not a run file: untouched

@@ -7,192 +7,219 @@
     tinygan eval --checkpoint PATH     sample-quality metrics (see docs/metrics.md)
     tinygan bench --device cpu         kernels and a whole DCGAN step against PyTorch
 
-Every command takes ``--device {cpu,cuda}``.
+``train``'s flags are generated from :class:`tinygan.run.TrainConfig`'s
+fields (name, help, check), so the command line and the library cannot
+disagree.  Every error a user can cause ends in one line on stderr naming
+the flag, file or value, and exit code 2; ``--debug`` (or ``TINYGAN_DEBUG=1``)
+shows the traceback instead.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from tinygan.benchmark import cli as bench_cli
+from tinygan.data import TOY_DATASETS
+from tinygan.gan.sampling import generate, grid_inputs, interpolation_inputs
+from tinygan.io import atomic_write
+from tinygan.metrics import cli as eval_cli
+from tinygan.run import TrainConfig, load_generator, resume, train
+from tinygan.run.config import DEFAULT_STEPS, FIELDS, flag_of, int_in
+from tinygan.viz import images_to_uint8, save_image_grid, save_points_plot
+
 DEVICES = ("cpu", "cuda")
+FLAG_FIELDS = ("download", "dry_run", "progress")   # booleans: --download, --dry-run, --no-progress
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: ``tinygan train: error: argument --steps: ...`` (no usage block)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _type(check):
+    """An argparse ``type`` from a field's check: its message becomes argparse's one-line error."""
+    def parse(text: str):
+        try:
+            return check(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = "value"
+    return parse
+
+
+def _output(path: str, suffixes: tuple[str, ...]) -> Path:
+    p = Path(path)
+    if p.suffix.lower() not in suffixes:
+        raise argparse.ArgumentTypeError(f"expected a {' or '.join(suffixes)} file name, got {path!r}")
+    return p
 
 
 # ---------------------------------------------------------------------------- train
 
-def _add_train(sub) -> None:
-    from tinygan.gan.trainer import DEFAULT_STEPS, TrainConfig
-    d = TrainConfig()
-    p = sub.add_parser("train", help="train a GAN (default: DCGAN on the bundled MNIST digits)",
-                       description="Train a GAN. With no options: a DCGAN on the 10,000 bundled MNIST digits "
-                                   f"at 28x28 for {DEFAULT_STEPS} steps on the CPU, writing to {d.out}/.")
-    p.add_argument("--model", default=d.model, choices=["dcgan", "mlp", "cgan", "cgan-mlp", "infogan"])
-    from tinygan.gan.losses import LOSS_PRESETS, LOSSES
-    p.add_argument("--loss", default=d.loss, choices=list(LOSSES) + list(LOSS_PRESETS),
-                   help="the GAN objective (lsgan: a=0, b=1, c=1; lsgan-pearson: the paper's a=-1, b=1, c=0)")
-    p.add_argument("--r1", type=float, default=d.r1, metavar="GAMMA", help="R1 penalty weight on real data (0: off)")
-    p.add_argument("--n-critic", type=int, default=None, metavar="K",
-                   help="critic updates per generator update (default: the loss's paper value)")
-    p.add_argument("--dataset", default=d.dataset,
-                   help="mnist (bundled), fashion-mnist, cifar10, folder, or a toy set: gauss1d, bimodal1d, "
-                        "ring8, grid25, swissroll")
-    p.add_argument("--data-dir", default=None, help="folder with the dataset's files (or the image folder)")
-    p.add_argument("--download", action="store_true", help="download the dataset into the cache if missing")
-    p.add_argument("--image-size", type=int, default=None, help="resize images to this size (28, 32, 64, ...)")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
+def _add_train(sub, common) -> None:
+    p = sub.add_parser("train", parents=[common], help="train a GAN (default: DCGAN on the bundled MNIST digits)",
+                       description="Train a GAN. With no options: a DCGAN on the 10,000 bundled MNIST digits at "
+                                   f"28x28 for {DEFAULT_STEPS} steps on the CPU, writing to "
+                                   f"{TrainConfig().out}/. Flags left out take the loss's paper recipe "
+                                   "(tinygan/gan/recipes.py).")
     budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, default=None, help=f"generator updates (default {DEFAULT_STEPS})")
-    budget.add_argument("--epochs", type=float, default=None, help="passes over the data instead of --steps")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the loss's, 2e-4 for DCGAN)")
-    p.add_argument("--beta1", type=float, default=None, help="Adam beta1 (default 0.5 for DCGAN)")
-    p.add_argument("--beta2", type=float, default=None, help="Adam beta2 (default 0.999 for DCGAN)")
-    p.add_argument("--nz", type=int, default=d.nz, help="size of the latent vector z")
-    p.add_argument("--ngf", type=int, default=d.ngf, help="generator feature maps")
-    p.add_argument("--ndf", type=int, default=d.ndf, help="discriminator feature maps")
-    p.add_argument("--info-lambda", type=float, default=d.info_lambda, help="InfoGAN: weight of the MI term")
-    p.add_argument("--categories", type=int, default=d.num_categories, help="InfoGAN: size of the categorical code")
-    p.add_argument("--continuous", type=int, default=d.num_continuous, help="InfoGAN: number of continuous codes")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out, help="run folder")
-    p.add_argument("--sample-every", type=int, default=d.sample_every)
-    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
-    p.add_argument("--log-every", type=int, default=None, help="steps between host syncs (default 1 CPU, 50 GPU)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint.npz")
-    p.add_argument("--device", default="cpu", choices=DEVICES)
-    p.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
-    p.add_argument("--dry-run", action="store_true", help="two iterations on random data (a smoke test)")
+    for name, f in FIELDS.items():
+        meta = f.metadata
+        if name == "download":
+            p.add_argument("--download", action="store_true", default=argparse.SUPPRESS, help=meta["help"])
+        elif name == "dry_run":
+            p.add_argument("--dry-run", action="store_true", default=argparse.SUPPRESS, help=meta["help"])
+        elif name == "progress":
+            p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
+                           help="no progress bar or progress lines")
+        else:
+            target = budget if name in ("steps", "epochs") else p
+            choices = getattr(meta["check"], "choices", None)
+            default = f.default if f.default is not None else "the recipe's" if name in (
+                "lr", "beta1", "beta2", "n_critic") else None
+            help_text = meta["help"] + (f" [default: {default}]" if default is not None and name not in (
+                "steps", "lr", "beta1", "beta2", "n_critic", "log_every") else "")
+            target.add_argument(flag_of(name), dest=name, default=argparse.SUPPRESS, help=help_text,
+                                type=_type(meta["check"]), choices=choices, metavar=meta["metavar"])
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its checkpoint.npz (settings that define the run cannot "
+                        "change; --steps, --epochs, --sample-every, --checkpoint-every, --device can)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in an --out that holds one, removing its log, samples and checkpoint")
     p.set_defaults(func=_cmd_train)
 
 
 def _cmd_train(args) -> int:
-    from tinygan.gan import trainer as T
+    given = {k: v for k, v in vars(args).items() if k in FIELDS}
     if args.resume:
-        overrides = {"device": args.device, "progress": not args.no_progress}
-        for name in ("steps", "epochs", "log_every"):
-            if getattr(args, name) is not None:
-                overrides[name] = getattr(args, name)
-        t = T.resume(args.out, **overrides)
+        if args.overwrite:
+            raise ValueError("--resume and --overwrite: continue the run or replace it, not both")
+        out = given.pop("out", TrainConfig().out)
+        t = resume(out, **given)
     else:
-        config = T.TrainConfig(
-            model=args.model, loss=args.loss, dataset=args.dataset, data_dir=args.data_dir,
-            download=args.download, image_size=args.image_size, batch_size=args.batch_size, steps=args.steps,
-            epochs=args.epochs, lr=args.lr, beta1=args.beta1, beta2=args.beta2, n_critic=args.n_critic,
-            nz=args.nz, ngf=args.ngf, ndf=args.ndf, r1=args.r1, info_lambda=args.info_lambda,
-            num_categories=args.categories, num_continuous=args.continuous, seed=args.seed, out=args.out,
-            sample_every=args.sample_every, checkpoint_every=args.checkpoint_every, log_every=args.log_every,
-            device=args.device, progress=not args.no_progress, dry_run=args.dry_run)
-        t = T.train(config)
-    out = Path(t.config.out)
-    print(f"trained {t.step} steps; run folder {out}/: samples/, progress.gif, losses.png, metrics.jsonl, "
-          "config.json, checkpoint.npz")
+        t = train(TrainConfig(**given), overwrite=args.overwrite)
+    print(f"trained {t.step} steps; run folder {t.config.out}/: samples/, progress.gif, losses.png, "
+          "metrics.jsonl, config.json, checkpoint.npz")
     return 0
 
 
 # ---------------------------------------------------------------------------- sample
 
-def _parse_codes(text: str | None, n_cont: int) -> list[float] | None:
+def _parse_codes(text: str | None, n_cont: int) -> np.ndarray | None:
     if text is None:
         return None
-    values = [float(v) for v in text.split(",") if v.strip()]
-    if len(values) != n_cont:
-        raise ValueError(f"--code: expected {n_cont} comma-separated continuous code values, got {text!r}")
-    return values
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if len(values) != n_cont or not all(np.isfinite(values)):
+        raise ValueError(f"--code: expected {n_cont} comma-separated finite numbers, got {text!r}")
+    return np.asarray(values, dtype=np.float32)
 
 
-def _add_sample(sub) -> None:
-    p = sub.add_parser("sample", help="draw samples from a trained generator",
-                       description="FILE.png writes an image grid; FILE.npz writes 'images' as uint8 (N, C, H, W) "
-                                   "(or 'points' (N, d) float32 for toy data).")
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--n", type=int, default=64)
-    p.add_argument("--out", required=True, help="FILE.png or FILE.npz")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--label", type=int, default=None, help="conditional models: the class to draw")
-    p.add_argument("--category", type=int, default=None, help="InfoGAN: the categorical code value")
+def _add_sample(sub, common) -> None:
+    p = sub.add_parser("sample", parents=[common], help="draw samples from a trained generator",
+                       description="FILE.png writes an image grid (a scatter plot for toy data); FILE.npz writes "
+                                   "'images' as uint8 (N, C, H, W) (or 'points' (N, d) float32 for toy data). "
+                                   "Exactly --n samples either way.")
+    p.add_argument("--checkpoint", required=True, help="a checkpoint.npz written by tinygan train")
+    p.add_argument("--n", type=_type(int_in(1, 65536)), default=64, help="number of samples [default: 64]")
+    p.add_argument("--out", required=True, type=lambda s: _output(s, (".png", ".npz")), help="FILE.png or FILE.npz")
+    p.add_argument("--seed", type=_type(int_in(0, 2**63 - 1)), default=0)
+    p.add_argument("--label", type=_type(int_in(0, 100000)), default=None, help="conditional models: the class to draw")
+    p.add_argument("--category", type=_type(int_in(0, 100000)), default=None,
+                   help="InfoGAN: the categorical code value")
     p.add_argument("--code", default=None, help="InfoGAN: continuous code values, comma-separated (e.g. 0.5,-1)")
-    p.add_argument("--nrow", type=int, default=None, help="images per row of the grid")
+    p.add_argument("--nrow", type=_type(int_in(1, 65536)), default=None, help="images per row of the grid")
     p.add_argument("--device", default="cpu", choices=DEVICES)
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=_cmd_sample)
 
 
+def _refuse_existing(path: Path, overwrite: bool, flag: str = "--out") -> None:
+    if path.is_dir():
+        raise ValueError(f"{flag}: {path} is a folder, not a file name")
+    if path.exists() and not overwrite:
+        raise ValueError(f"{flag}: {path} exists; add --overwrite to replace it")
+
+
 def _cmd_sample(args) -> int:
-    from tinygan.gan.trainer import load_generator
-    from tinygan.gan.sampling import generate
+    _refuse_existing(args.out, args.overwrite)
     G, config, _ = load_generator(args.checkpoint, device=args.device)
     rng = np.random.default_rng(args.seed)
-    inputs = G.sample_inputs(args.n, rng)
-    nrow = args.nrow
+    inputs, nrow = G.sample_inputs(args.n, rng), args.nrow
     plain = args.label is None and args.category is None and args.code is None
-    if plain and args.out.endswith(".png") and ("labels" in inputs or "c_cat" in inputs):
+    if plain and args.out.suffix == ".png" and ("labels" in inputs or "c_cat" in inputs):
         # One row per class (CGAN) or per categorical value, continuous code along the row (InfoGAN).
-        from tinygan.gan.trainer import fixed_inputs
-        inputs, nrow = fixed_inputs(G, args.n, rng)
+        inputs, cols = grid_inputs(G, args.n, rng)
+        nrow = nrow or cols
     if args.label is not None:
         if "labels" not in inputs:
             raise ValueError(f"--label: the model {config.model!r} is not conditional")
-        classes = getattr(G, "num_classes", None)
-        if classes is not None and not 0 <= args.label < classes:
-            raise ValueError(f"--label: must be in [0, {classes}), got {args.label}")
+        if not args.label < G.num_classes:
+            raise ValueError(f"--label: must be in [0, {G.num_classes}), got {args.label}")
         inputs["labels"] = np.full(args.n, args.label, dtype=np.int64)
     if args.category is not None or args.code is not None:
         if "c_cat" not in inputs:
             raise ValueError(f"--category/--code: the model {config.model!r} is not an InfoGAN")
         if args.category is not None:
+            if not args.category < G.num_categories:
+                raise ValueError(f"--category: must be in [0, {G.num_categories}), got {args.category}")
             inputs["c_cat"] = np.full(args.n, args.category, dtype=np.int64)
         codes = _parse_codes(args.code, inputs["c_cont"].shape[1])
         if codes is not None:
-            inputs["c_cont"] = np.tile(np.asarray(codes, dtype=np.float32), (args.n, 1))
+            inputs["c_cont"] = np.tile(codes, (args.n, 1))
     out = generate(G, inputs, device=args.device)
-    _write_output(out, args.out, nrow=nrow, toy=out.ndim == 2)
-    print(f"wrote {args.n} samples to {args.out}")
+    _write_output(out, args.out, nrow=nrow)
+    print(f"wrote {len(out)} samples to {args.out}")
     return 0
 
 
-def _write_output(out: np.ndarray, path: str, nrow=None, toy=False) -> None:
-    from tinygan.viz import images_to_uint8, save_image_grid
-    path = Path(path)
+def _write_output(out: np.ndarray, path: Path, nrow=None) -> None:
+    toy = out.ndim == 2
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".npz":
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if toy:
-            np.savez(path, points=out.astype(np.float32))
-        else:
-            np.savez(path, images=images_to_uint8(out))
-    elif path.suffix == ".png":
-        if toy:
-            from tinygan.viz.points import save_points_plot
-            save_points_plot(out[:0], out, path, title="generated")
-        else:
-            save_image_grid(out, path, nrow=nrow or int(np.ceil(np.sqrt(len(out)))), scale=2)
+        with atomic_write(path) as f:
+            if toy:
+                np.savez(f, points=out.astype(np.float32))
+            else:
+                np.savez(f, images=images_to_uint8(out))
+    elif toy:
+        save_points_plot(None, out, path, title="generated")
     else:
-        raise ValueError(f"--out: expected a .png or .npz file name, got {str(path)!r}")
+        save_image_grid(out, path, nrow=nrow or int(np.ceil(np.sqrt(len(out)))), scale=2)
 
 
 # ---------------------------------------------------------------------------- interpolate
 
-def _add_interpolate(sub) -> None:
-    p = sub.add_parser("interpolate", help="latent-space walks between random points (the DCGAN paper's figure)")
+def _add_interpolate(sub, common) -> None:
+    p = sub.add_parser("interpolate", parents=[common],
+                       help="latent-space walks between random points (the DCGAN paper's figure)")
     p.add_argument("--checkpoint", required=True)
-    p.add_argument("--out", required=True, help="FILE.png")
-    p.add_argument("--rows", type=int, default=8, help="number of walks")
-    p.add_argument("--steps", type=int, default=10, help="images along each walk")
+    p.add_argument("--out", required=True, type=lambda s: _output(s, (".png",)), help="FILE.png")
+    p.add_argument("--rows", type=_type(int_in(1, 64)), default=8, help="number of walks [default: 8]")
+    p.add_argument("--steps", type=_type(int_in(2, 64)), default=10, help="images along each walk [default: 10]")
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_type(int_in(0, 2**63 - 1)), default=0)
     p.add_argument("--device", default="cpu", choices=DEVICES)
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=_cmd_interpolate)
 
 
 def _cmd_interpolate(args) -> int:
-    from tinygan.gan.trainer import load_generator
-    from tinygan.gan.sampling import generate, interpolation_inputs
-    G, _, _ = load_generator(args.checkpoint, device=args.device)
+    _refuse_existing(args.out, args.overwrite)
+    G, config, _ = load_generator(args.checkpoint, device=args.device)
+    if config.dataset in TOY_DATASETS:
+        raise ValueError(f"--checkpoint: interpolate draws images; the run trained on the toy set {config.dataset}")
     inputs = interpolation_inputs(G, args.rows, args.steps, np.random.default_rng(args.seed), spherical=args.slerp)
     out = generate(G, inputs, device=args.device)
-    if out.ndim != 4:
-        raise ValueError("interpolate: the checkpoint's generator does not make images")
-    from tinygan.viz import save_image_grid
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     save_image_grid(out, args.out, nrow=args.steps, scale=2)
     print(f"wrote {args.rows} walks of {args.steps} images to {args.out}")
     return 0
@@ -201,37 +228,47 @@ def _cmd_interpolate(args) -> int:
 # ---------------------------------------------------------------------------- main
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygan", description=__doc__.split("\n\n")[0])
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show Python's traceback when something fails")
+    parser = _Parser(prog="tinygan", description=__doc__.split("\n\n")[0], parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
-    _add_train(sub)
-    _add_sample(sub)
-    _add_interpolate(sub)
-    for module in ("tinygan.metrics.cli", "tinygan.benchmark.cli"):
-        try:
-            mod = __import__(module, fromlist=["add_parser"])
-        except ImportError as e:
-            if module.split(".")[1] in str(e):
-                continue
-            raise
-        mod.add_parser(sub)
+    _add_train(sub, common)
+    _add_sample(sub, common)
+    _add_interpolate(sub, common)
+    eval_cli.add_parser(sub, common)
+    bench_cli.add_parser(sub, common)
     return parser
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        where = e.filename or ""
+        return f"{e.strerror}" + (f": {where}" if where else "")
+    text = str(e).strip() or type(e).__name__
+    return " ".join(text.split())
 
 
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False) or bool(os.environ.get("TINYGAN_DEBUG"))
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted; the last checkpoint is intact", file=sys.stderr)
+        print(f"tinygan {args.command}: interrupted; the last checkpoint is intact", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
-        # Bad input, a missing file, no GPU, a diverged run: one clear line, no traceback.
-        # (Set TINYGAN_DEBUG=1 to see where it came from.)
-        import os
-        if os.environ.get("TINYGAN_DEBUG"):
+    except (ValueError, OSError, RuntimeError, MemoryError) as e:
+        # Bad input, a missing or unwritable file, no GPU, a diverged run: one clear line.
+        if debug:
             raise
-        print(f"tinygan {args.command}: error: {e}", file=sys.stderr)
+        print(f"tinygan {args.command}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except Exception as e:  # noqa: BLE001  (anything else: still one line, and how to see more)
+        if debug:
+            raise
+        print(f"tinygan {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} "
+              "(run again with --debug to see the traceback)", file=sys.stderr)
         return 2
 
 

@@ -42,6 +42,8 @@ from tinygan import functional as F
 from tinygan import nn, optim
 from tinygan import random as _random
 from tinygan.autograd import Tensor, grad, no_grad
+from tinygan.data import toy_density
+from tinygan.gan.losses import get_loss
 
 LOG4 = float(np.log(4.0))
 
@@ -73,7 +75,6 @@ def gaussian_mixture_on_grid(x: np.ndarray, means, std: float, weights=None) -> 
 
 def toy_on_grid(name: str, x: np.ndarray) -> np.ndarray:
     """A 1-D toy target of ``tinygan.data`` (``gauss1d``, ``bimodal1d``) as a probability vector on ``x``."""
-    from tinygan.data import toy_density
     return normalise(toy_density(name, x))
 
 
@@ -228,7 +229,6 @@ def generator_gradients(d_values, losses=("minimax", "nonsaturating")) -> dict:
     Returns a dict of float64 arrays (K,): ``"D"``, ``"logit"``, one
     ``"dl_<loss>"`` per loss, and ``"dD_minimax"``, ``"dD_nonsaturating"``.
     """
-    from tinygan.gan.losses import get_loss
     d = np.asarray(d_values, np.float64)
     logits = np.log(d) - np.log1p(-d)                                   # l = sigmoid^-1(D)
     out = {"D": d, "logit": logits}
@@ -250,7 +250,6 @@ def shift_generator_gradient(loss: str, theta: float, z: np.ndarray, slope: floa
     Returns ``(mean D(G(z)), dL_G/dtheta)``; by the chain rule
     dL_G/dtheta = mean(dL_G/dl) * slope, so it inherits the saturation above.
     """
-    from tinygan.gan.losses import get_loss
     th = Tensor(np.array(float(theta)), requires_grad=True)
     x = th + Tensor(np.asarray(z, np.float64))                         # G(z) = theta + z   (N,)
     logits = (x - boundary) * slope                                     # D's logit          (N,)

@@ -14,6 +14,15 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
+
+from tinygan.backend import cupy_module
+from tinygan.benchmark import kernels as K
+from tinygan.benchmark import report as R
+from tinygan.benchmark import step as S
+from tinygan.benchmark.kernels import Config
+from tinygan.benchmark.timing import Budget, machine_ceilings
+
 SIZES = (64, 28, 32)
 BATCHES = (64, 128)
 
@@ -31,10 +40,10 @@ def default_threads() -> int:
     return os.cpu_count() or 1
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, common=None) -> None:
     """Register ``bench`` on the ``tinygan`` command's sub-parsers."""
     p = subparsers.add_parser(
-        "bench", help="benchmark kernels and a whole DCGAN iteration against PyTorch",
+        "bench", parents=[common] if common else [], help="benchmark kernels and a whole DCGAN iteration against PyTorch",
         description="Check agreement with PyTorch, then time each DCGAN kernel (forward and backward) and a "
                     "whole training iteration in both frameworks (median of repeated runs after a warm-up). "
                     "Needs PyTorch: pip install -e \".[bench]\". See docs/benchmarks.md.")
@@ -95,7 +104,6 @@ def _set_tf32(torch, on: bool) -> None:
     """TF32 for float32 GEMMs/convolutions in both frameworks (GPU only)."""
     torch.backends.cuda.matmul.allow_tf32 = on
     torch.backends.cudnn.allow_tf32 = on
-    import numpy as np
     try:
         from cupy._core import _routines_linalg as linalg   # CuPy's switch behind CUPY_TF32 (not public API)
         mode = linalg.COMPUTE_TYPE_TF32 if on else linalg.COMPUTE_TYPE_DEFAULT
@@ -111,8 +119,6 @@ def _log(msg: str) -> None:
 
 
 def _run_tables(args, configs, budgets, ceilings, tf32: bool) -> dict:
-    from tinygan.benchmark import kernels as K
-    from tinygan.benchmark import step as S
     table = {"tf32": tf32, "kernels": [], "steps": []}
     if args.only != "step":
         _log(f"kernels{' (TF32)' if tf32 else ''}: agreement, then timing")
@@ -137,12 +143,8 @@ def _run_tables(args, configs, budgets, ceilings, tf32: bool) -> dict:
 def run(args) -> int:
     """The ``bench`` command: returns 0, or 1 when any agreement or parity check failed."""
     torch = _import_torch()
-    from tinygan.benchmark import report as R
-    from tinygan.benchmark.kernels import Config
-    from tinygan.benchmark.timing import Budget, machine_ceilings
 
     if args.device == "cuda":
-        from tinygan.backend import cupy_module
         cupy_module()                                   # a clear error when CuPy or the GPU is missing
         if not torch.cuda.is_available():
             raise RuntimeError("--device cuda: PyTorch sees no GPU (a CPU-only torch build?)")

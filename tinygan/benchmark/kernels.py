@@ -36,6 +36,14 @@ from typing import Callable
 
 import numpy as np
 
+from tinygan import functional as F
+from tinygan.autograd import Tensor, grad, no_grad
+from tinygan.backend import cupy_module, to_numpy
+from tinygan.benchmark.timing import clock_for, measure_pair
+from tinygan.gan.dcgan import DCGANDiscriminator, DCGANGenerator
+from tinygan.nn.module import Parameter
+from tinygan.optim import Adam
+
 KERNEL_TOL = 1e-4          # max relative error of a kernel row in float32
 KERNEL_TOL_TF32 = 1e-2     # the same with TF32 GEMMs/convolutions on (GPU --tf32)
 
@@ -68,7 +76,6 @@ class Config:
 
 def build_tinygan(cfg: Config):
     """tinygan's ``DCGANGenerator`` and ``DCGANDiscriminator`` for ``cfg`` (on the CPU)."""
-    from tinygan.gan.dcgan import DCGANDiscriminator, DCGANGenerator
     G = DCGANGenerator(nz=cfg.nz, ngf=cfg.ngf, nc=cfg.channels, image_size=cfg.image_size)
     D = DCGANDiscriminator(nc=cfg.channels, ndf=cfg.ndf, image_size=cfg.image_size)
     return G, D
@@ -102,7 +109,6 @@ def walk_layers(cfg: Config, probe_batch: int = 2) -> list[Layer]:
 
     The walk runs at ``probe_batch`` (cheap) and reports shapes at ``cfg.batch``.
     """
-    from tinygan.autograd import Tensor, no_grad
     G, D = build_tinygan(cfg)
     G.train()
     D.train()
@@ -260,12 +266,10 @@ class _Frameworks:
         if device == "cpu":
             self.xp = np
         else:
-            from tinygan.backend import cupy_module
             self.xp = cupy_module()
 
     # --- tinygan side
     def tg(self, a: np.ndarray, requires_grad=False, channels_last=False):
-        from tinygan.autograd import Tensor
         xp = self.xp
         arr = xp.asarray(a)
         if channels_last and arr.ndim == 4:
@@ -274,7 +278,6 @@ class _Frameworks:
 
     def tg_like(self, y, a: np.ndarray):
         """A gradient for output ``y`` holding ``a``, laid out as ``y`` is (NHWC views stay NHWC)."""
-        from tinygan.autograd import Tensor
         g = self.xp.empty_like(y.data)
         g[...] = self.xp.asarray(a)
         return Tensor(g)
@@ -287,8 +290,6 @@ class _Frameworks:
 
 def to_host(t) -> np.ndarray:
     """A float64 host copy of a tinygan Tensor, a torch tensor or an array."""
-    from tinygan.autograd import Tensor
-    from tinygan.backend import to_numpy
     if isinstance(t, Tensor):
         t = t.data
     elif hasattr(t, "detach"):                          # a torch tensor
@@ -328,12 +329,8 @@ def _inputs(case: Case, rng) -> dict:
 
 def bind_tinygan(case: Case, arrays: dict, fw: _Frameworks) -> Bound:
     """The case's op in tinygan, as the network calls it (``tinygan.functional``)."""
-    from tinygan import functional as F
     p, op, cl = case.params, case.op, case.channels_last
     if op == "adam":
-        from tinygan.autograd import Tensor
-        from tinygan.nn.module import Parameter
-        from tinygan.optim import Adam
         params = [Parameter(fw.xp.asarray(a)) for a in arrays["params"]]
         for q, g in zip(params, arrays["grads"]):
             q.grad = Tensor(fw.xp.asarray(g))
@@ -421,8 +418,6 @@ def _row(case: Case, pass_: str, agree: float, tol: float, timings: dict | None,
 def run_case(case: Case, fw: _Frameworks, budget, ceilings: dict, tol: float = KERNEL_TOL,
              seed: int = 0, time_it: bool = True) -> list[dict]:
     """Check agreement, then time each pass of ``case`` in both frameworks; one row per pass."""
-    import tinygan
-    from tinygan.benchmark.timing import clock_for, measure_pair
     torch = fw.torch
     rng = np.random.default_rng(seed)
     arrays = _inputs(case, rng)
@@ -457,7 +452,7 @@ def run_case(case: Case, fw: _Frameworks, budget, ceilings: dict, tol: float = K
         g_tg, g_pt = fw.tg_like(y_tg, g_host), fw.pt(g_host)
 
     def back_tg():
-        return tinygan.grad(y_tg, tg.leaves, g_tg, retain_graph=True)
+        return grad(y_tg, tg.leaves, g_tg, retain_graph=True)
 
     def back_pt():
         return torch.autograd.grad(y_pt, pt.leaves, g_pt, retain_graph=True)

@@ -7,6 +7,7 @@ inside :func:`versions`.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -90,15 +91,22 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def _tinygan_version() -> str:
+    """tinygan's installed version (its package metadata), "unknown" when it is not installed."""
+    try:
+        return importlib.metadata.version("tinygan")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def versions(device: str) -> dict:
     """Python, NumPy (+ BLAS), PyTorch (+ its CPU/GPU back ends), tinygan (+ commit), CuPy on ``cuda``."""
     import torch
-    import tinygan
     out = {"python": platform.python_version(), "numpy": np.__version__, "blas": blas_info(),
            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
            "torch_mkldnn": bool(torch.backends.mkldnn.is_available()),
            "torch_mkl": bool(torch.backends.mkl.is_available()),
-           "tinygan": tinygan.__version__, "tinygan_commit": _git_commit()}
+           "tinygan": _tinygan_version(), "tinygan_commit": _git_commit()}
     if device != "cpu":
         import cupy
         out["cupy"] = cupy.__version__

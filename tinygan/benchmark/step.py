@@ -1,8 +1,8 @@
 """One whole DCGAN training iteration, tinygan against PyTorch, from identical weights and data.
 
-The recipe is :meth:`tinygan.gan.trainer.Trainer.train_step` with the DCGAN
-settings (and PyTorch's ``examples/dcgan/main.py``), written out once per
-framework:
+The recipe is the trainer's (:func:`tinygan.gan.steps.d_step` then
+:func:`tinygan.gan.steps.g_step`, which tinygan's side calls) with the DCGAN
+settings (and PyTorch's ``examples/dcgan/main.py``), mirrored in PyTorch:
 
 1. fake = G(z)
 2. (1) update D: maximise log D(x) + log(1 - D(G(z))), i.e. minimise
@@ -39,10 +39,17 @@ import sys
 
 import numpy as np
 
+from tinygan import optim
+from tinygan.autograd import Tensor
+from tinygan.backend import xp_for
 from tinygan.benchmark.kernels import Config, build_tinygan, step_gflop, to_host
+from tinygan.benchmark.timing import clock_for, measure_pair
+from tinygan.gan.losses import NonSaturating
+from tinygan.gan.recipes import DCGAN
+from tinygan.gan.steps import d_step, g_step
 from tinygan.nn import frozen
 
-LR, BETAS = 2e-4, (0.5, 0.999)
+LR, BETAS = DCGAN.lr, DCGAN.betas          # the DCGAN paper's recipe, for both frameworks
 F64_BATCH = 8          # the float64 parity run uses the configuration's layers at this batch
 
 
@@ -117,9 +124,6 @@ class TinyganSide:
     name = "tinygan"
 
     def __init__(self, cfg: Config, device: str = "cpu", state: dict | None = None, dtype=np.float32):
-        from tinygan import optim
-        from tinygan.backend import xp_for
-        from tinygan.gan.losses import NonSaturating
         self.cfg, self.device, self.dtype = cfg, device, np.dtype(dtype)
         self.xp = xp_for(device)
         self.G, self.D = build_tinygan(cfg)
@@ -137,29 +141,16 @@ class TinyganSide:
         self.reals = self.noises = []
 
     def set_data(self, reals, noises) -> None:
-        from tinygan.autograd import Tensor
         self.reals = [Tensor(self.xp.asarray(r, dtype=self.dtype)) for r in reals]
         self.noises = [Tensor(self.xp.asarray(z, dtype=self.dtype)) for z in noises]
 
     def step(self, i: int):
         """One iteration on batch ``i`` (cyclic); returns the device scalars (Loss_D, Loss_G)."""
-        G, D, loss = self.G, self.D, self.loss
         real, z = self.reals[i % len(self.reals)], self.noises[i % len(self.noises)]
-        fake = G(z)                                                    # (N, nc, S, S)
-        # (1) Update D: maximise log D(x) + log(1 - D(G(z)))
-        real_logits = D(real)                                          # (N,)
-        fake_logits = D(fake.detach())                                 # (N,) no gradient into G here
-        err_d = loss.d_loss(real_logits, fake_logits)
-        self.opt_d.zero_grad()
-        err_d.backward()
-        self.opt_d.step()
-        # (2) Update G: maximise log D(G(z)) on the same fake batch; D's weights are constants here
-        with frozen(self.d_params):
-            err_g = loss.g_loss(D(fake))
-            self.opt_g.zero_grad()
-            err_g.backward()
-        self.opt_g.step()
-        return err_d.data, err_g.data
+        fake = self.G(z)                                                          # (N, nc, S, S)
+        d = d_step(self.D, self.opt_d, self.loss, real, fake, stats=False)        # (1) update D
+        g = g_step(self.D, self.opt_g, self.loss, fake, stats=False)              # (2) update G, same fake batch
+        return d["Loss_D"], g["Loss_G"]
 
     def probe(self, i: int = 0) -> tuple[list, dict]:
         """Losses and gradients of both steps from the current weights, without updating them.
@@ -415,7 +406,6 @@ def check_parity(tg: TinyganSide, pt: TorchSide, iters: int = 10, tol: Tolerance
 
 def time_steps(tg: TinyganSide, pt: TorchSide, budget) -> dict:
     """Median (and spread) of one iteration in each framework, timed in alternating blocks."""
-    from tinygan.benchmark.timing import clock_for, measure_pair
     counters = {"tinygan": itertools.count(), "torch": itertools.count()}
     fns = {"tinygan": (lambda: tg.step(next(counters["tinygan"])), clock_for("tinygan", tg.device)),
            "torch": (lambda: pt.step(next(counters["torch"])), clock_for("torch", pt.device))}

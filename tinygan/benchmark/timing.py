@@ -24,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from tinygan.backend import cupy_module
+
 
 @dataclasses.dataclass
 class Timing:
@@ -191,7 +193,6 @@ def machine_ceilings(device: str, quick: bool = False, torch_too: bool = True) -
     if device == "cpu":
         xp = np
     else:
-        from tinygan.backend import cupy_module
         xp = cupy_module()
     clock = clock_for("tinygan", device)
     rng = np.random.default_rng(0)

@@ -12,19 +12,9 @@ float32).  The other losses (LSGAN, WGAN, hinge) use l(x) directly: there is
 no sigmoid anywhere.  Expectations E[.] are means over the batch.
 
 Every loss below is something to *minimise*: ``d_loss`` by the discriminator
-(the critic, for WGAN), ``g_loss`` by the generator.  Each class also carries
-the training defaults of its paper, which the trainer reads as attributes:
-
-=============  =========  ======  ============  ========  ==========  =========  ===========
-loss           optimizer  lr      betas         n_critic  clip_value  gp_weight  critic_norm
-=============  =========  ======  ============  ========  ==========  =========  ===========
-minimax        adam       2e-4    (0.5, 0.999)  1         None        None       batch
-nonsaturating  adam       2e-4    (0.5, 0.999)  1         None        None       batch
-lsgan          adam       2e-4    (0.5, 0.999)  1         None        None       batch
-hinge          adam       2e-4    (0.5, 0.999)  1         None        None       batch
-wgan           rmsprop    5e-5    (unused)      5         0.01        None       batch
-wgan-gp        adam       1e-4    (0.0, 0.9)    5         None        10         layer
-=============  =========  ======  ============  ========  ==========  =========  ===========
+(the critic, for WGAN), ``g_loss`` by the generator.  How each paper trained
+with its loss (optimizer, learning rate, betas, critic steps, clipping, the
+penalty's lambda) is not here but in :mod:`tinygan.gan.recipes`, one line per paper.
 
 InfoGAN's mutual-information term (:func:`info_loss`) is here too: it is
 added to the generator's loss, whatever adversarial loss is chosen.
@@ -49,32 +39,19 @@ class GANLoss:
     ``d_loss(real_logits, fake_logits)`` and ``g_loss(fake_logits)`` take the
     discriminator's raw outputs, shape (N,), and return a scalar Tensor.
 
-    Class attributes are the paper's training defaults (see the module
-    docstring's table); the trainer reads them, the command line may
-    override ``lr``, ``betas`` and ``n_critic``.
+    ``name`` is the loss's command-line name (its recipe's key in
+    :data:`tinygan.gan.recipes.RECIPES`); ``probabilistic`` says whether
+    sigmoid(l) is a probability (then the log shows D(x) = mean sigmoid(l)).
     """
 
     name = "gan"
-    probabilistic = False          # True: sigmoid(l) is a probability (the log shows D(x) = mean sigmoid(l))
-    # The DCGAN recipe (Radford et al. 2016), the default of the whole family.
-    optimizer = "adam"
-    lr = 2e-4
-    betas = (0.5, 0.999)
-    n_critic = 1                   # discriminator updates per generator update
-    clip_value: float | None = None   # WGAN: clamp critic weights to [-c, c] after each update
-    gp_weight: float | None = None    # WGAN-GP: lambda of the gradient penalty (critic's loss only)
-    critic_norm = "batch"          # normalisation inside the discriminator: "batch" | "layer" | "none"
+    probabilistic = False
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def g_loss(self, fake_logits: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def training_defaults(self) -> dict:
-        """The paper's settings as a dict: optimizer, lr, betas, n_critic, clip_value, gp_weight, critic_norm."""
-        return {k: getattr(self, k) for k in
-                ("optimizer", "lr", "betas", "n_critic", "clip_value", "gp_weight", "critic_norm")}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -173,16 +150,13 @@ class WGAN(GANLoss):
         L_G      = -E[l(G(z))]
 
     The Lipschitz constraint is enforced by clipping every critic weight to
-    [-0.01, 0.01] after each critic update (``clip_value``; the trainer calls
-    :func:`tinygan.gan.penalties.weight_clip_`).  Paper defaults: RMSprop,
-    lr 5e-5, n_critic 5 (its critic keeps DCGAN's batch norm).
+    [-0.01, 0.01] after each critic update (the recipe's ``clip_value``; the D
+    step calls :func:`tinygan.gan.penalties.weight_clip_`).  Recipe
+    (:data:`tinygan.gan.recipes.WGAN`): RMSprop, lr 5e-5, n_critic 5; its critic
+    keeps DCGAN's batch norm.
     """
 
     name = "wgan"
-    optimizer = "rmsprop"
-    lr = 5e-5
-    n_critic = 5
-    clip_value = 0.01
 
     def d_loss(self, real_logits, fake_logits):
         return fake_logits.mean() - real_logits.mean()             # E[f(G(z))] - E[f(x)]
@@ -197,25 +171,14 @@ class WGANGP(WGAN):
     The same objectives as :class:`WGAN`, with no weight clipping; instead the
     *critic's* loss gets  lambda E[(||grad_x_hat f(x_hat)||_2 - 1)^2]  on random
     interpolates x_hat (:func:`tinygan.gan.penalties.gradient_penalty`, added
-    by the trainer).  The penalty belongs to the critic's loss only: it does
-    not appear in L_G.  Paper defaults: Adam lr 1e-4, betas (0, 0.9),
-    n_critic 5, lambda 10, and no batch norm in the critic (the penalty is per
-    sample; batch norm mixes samples), layer norm instead.
+    by the D step).  The penalty belongs to the critic's loss only: it does
+    not appear in L_G.  Recipe (:data:`tinygan.gan.recipes.WGAN_GP`): Adam lr
+    1e-4, betas (0, 0.9), n_critic 5, lambda 10, and no batch norm in the
+    critic (the penalty is per sample; batch norm mixes samples), layer norm
+    instead.
     """
 
     name = "wgan-gp"
-    optimizer = "adam"
-    lr = 1e-4
-    betas = (0.0, 0.9)
-    clip_value = None
-    gp_weight = 10.0
-    critic_norm = "layer"
-
-    def __init__(self, gp_weight: float = 10.0):
-        self.gp_weight = float(gp_weight)
-
-    def __repr__(self) -> str:
-        return f"WGANGP(gp_weight={self.gp_weight:g})"
 
 
 class Hinge(GANLoss):

@@ -43,7 +43,8 @@ from tinygan.autograd import Tensor
 from tinygan.backend import get_array_module, to_device
 from tinygan.creation import cat
 from tinygan.gan.dcgan import DCGANDiscriminator, DCGANGenerator, stages, weights_init
-from tinygan.gan.losses import GANLoss, get_loss, info_loss
+from tinygan.gan.losses import GANLoss, info_loss
+from tinygan.gan.recipes import recipe_for
 
 __all__ = [
     "MLPGenerator", "MLPDiscriminator",
@@ -520,9 +521,10 @@ def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int
     ==========  ==========================================  ==========================================
 
     ``loss`` (a name or a :class:`GANLoss`) sets the discriminator's
-    normalisation through its ``critic_norm``: DCGAN-style critics take it as
-    is ("batch"; "layer" for WGAN-GP); the MLP critics have none, or layer
-    norm when the loss asks for it.  ``ngf``/``ndf`` size the convolutional
+    normalisation through its recipe's ``critic_norm``
+    (:data:`tinygan.gan.recipes.RECIPES`): DCGAN-style critics take it as is
+    ("batch"; "layer" for WGAN-GP); the MLP critics have none, or layer norm
+    when the recipe asks for it.  ``ngf``/``ndf`` size the convolutional
     models, ``hidden`` the fully connected ones; MLP generators on images use
     batch norm (not on vectors).
     """
@@ -530,8 +532,7 @@ def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int
         raise ValueError(f"build_gan: unknown model {model!r}; choose from {list(MODELS)}")
     if (image_shape is None) == (data_dim is None):
         raise ValueError("build_gan: pass exactly one of image_shape=(C, S, S) (images) or data_dim=d (vectors)")
-    loss = get_loss(loss) if isinstance(loss, str) else loss
-    norm = loss.critic_norm
+    norm = recipe_for(loss).critic_norm
     if image_shape is not None:
         image_shape = tuple(int(s) for s in image_shape)
         if len(image_shape) != 3 or image_shape[1] != image_shape[2]:

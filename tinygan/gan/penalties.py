@@ -19,6 +19,7 @@ import numpy as np
 from tinygan import random as _random
 from tinygan.autograd import Tensor, grad, no_grad
 from tinygan.backend import get_array_module, to_device
+from tinygan.gan.recipes import WGAN_GP
 
 __all__ = ["gradient_penalty", "r1_penalty", "weight_clip_"]
 
@@ -37,7 +38,7 @@ def _per_sample_sq_norm(g: Tensor) -> Tensor:
     return g.square().reshape(g.shape[0], -1).sum(axis=1)
 
 
-def gradient_penalty(critic: Callable, real: Tensor, fake: Tensor, weight: float = 10.0, labels=None,
+def gradient_penalty(critic: Callable, real: Tensor, fake: Tensor, weight: float = WGAN_GP.gp_weight, labels=None,
                      generator: np.random.Generator | None = None) -> Tensor:
     """WGAN-GP's penalty (Gulrajani et al. 2017, eq. 3), for the critic's loss only.
 
@@ -81,15 +82,18 @@ def r1_penalty(critic: Callable, real: Tensor, gamma: float, labels=None) -> Ten
     return (0.5 * gamma) * _per_sample_sq_norm(g).mean()                       # gamma/2 E[||g||^2]
 
 
-def weight_clip_(module, c: float) -> None:
+def weight_clip_(params, c: float) -> None:
     """WGAN's Lipschitz constraint (Arjovsky et al. 2017, Algorithm 1, line 7): w <- clip(w, -c, c).
 
-    Clamps every parameter of ``module`` in place (batch norm's scale and
-    shift included, as the paper's code does); buffers are left alone.
+    Clamps in place every parameter of ``params`` (a module, or the list of
+    parameters the critic's optimizer updates); batch norm's scale and shift
+    are parameters and are clipped too, as the paper's code does; buffers are
+    left alone.
     """
-    if c <= 0:
+    if not c > 0:
         raise ValueError(f"weight_clip_: c must be positive, got {c}")
+    params = params.parameters() if hasattr(params, "parameters") else params
     with no_grad():
-        for p in module.parameters():
+        for p in params:
             xp = get_array_module(p.data)
             xp.clip(p.data, -c, c, out=p.data)

@@ -1,10 +1,13 @@
-"""Drawing from a trained generator: plain samples and latent-space walks."""
+"""Drawing from a trained generator: plain samples, picture grids and latent-space walks."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from tinygan.autograd import Tensor, no_grad
 from tinygan.backend import to_device
+from tinygan.gan.models import sample_grid_inputs
 
 
 def generate(G, inputs: dict, device: str = "cpu", batch_size: int = 256) -> np.ndarray:
@@ -17,6 +20,29 @@ def generate(G, inputs: dict, device: str = "cpu", batch_size: int = 256) -> np.
             part = {k: Tensor(to_device(np.asarray(v[start:start + batch_size]), device)) for k, v in inputs.items()}
             outs.append(G(**part).numpy())
     return np.concatenate(outs)
+
+
+def grid_inputs(G, n: int, rng: np.random.Generator, exact: bool = True) -> tuple[dict, int]:
+    """Host inputs for a picture of ``n`` samples, and its width (images per row).
+
+    Conditional models get one row per class and InfoGAN one row per
+    categorical value, with the first continuous code varied along the row
+    (:func:`~tinygan.gan.models.sample_grid_inputs`), so the picture shows
+    what each input controls; other models get ``n`` independent draws in a
+    square-ish grid.  With ``exact`` the grid is cut to exactly ``n`` samples
+    (its last row may be short); without, it keeps whole rows (the trainer's
+    fixed batch: 64 asked, 6 per class, 60 drawn).
+    """
+    if n < 1:
+        raise ValueError(f"grid_inputs: n must be at least 1, got {n}")
+    rows = getattr(G, "num_categories", None) or (G.num_classes if getattr(G, "conditional", False) else None)
+    if not rows:
+        return G.sample_inputs(n, rng), max(1, int(math.sqrt(n)))
+    cols = max(1, math.ceil(n / rows)) if exact else max(2, n // rows)
+    inputs = sample_grid_inputs(G, rows, cols, rng)
+    if exact:
+        inputs = {k: v[:n] for k, v in inputs.items()}
+    return inputs, cols
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:

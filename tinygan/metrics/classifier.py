@@ -40,6 +40,7 @@ from tinygan import functional as F
 from tinygan import nn, optim
 from tinygan import random as _random
 from tinygan.autograd import Tensor, no_grad
+from tinygan.data import load_bundled_mnist, resize_images, to_float, to_uint8
 from tinygan.io import atomic_write
 
 CLASSIFIER_VERSION = 1
@@ -80,7 +81,6 @@ def to_classifier_input(images) -> np.ndarray:
     Pillow's ``convert("L")``); other sizes are resized to 28x28 with Pillow
     (shorter side, centre crop: ``tinygan.data.resize_images``).
     """
-    from tinygan.data import resize_images, to_float, to_uint8
     a = np.asarray(images)
     if a.ndim == 3:
         a = a[:, None]                                          # (N, H, W) -> (N, 1, H, W)
@@ -134,7 +134,6 @@ def train_classifier(images=None, labels=None, epochs: int = 5, batch_size: int 
         and the per-epoch mean loss.
     """
     if images is None:
-        from tinygan.data import load_bundled_mnist
         images, labels = load_bundled_mnist()
     x = to_classifier_input(images)                                 # (N, 1, 28, 28) float32
     y = np.asarray(labels).astype(np.int64)                        # (N,)
@@ -221,7 +220,7 @@ def load_classifier(seed: int = 0, directory: str | Path | None = None, train: b
     if path.is_file():
         try:
             return load_classifier_file(path)
-        except (OSError, ValueError, KeyError) as e:
+        except (OSError, ValueError, KeyError, RuntimeError) as e:
             if log is not None:
                 log(f"classifier cache {path} unreadable ({e}); retraining")
     if not train:

@@ -15,10 +15,10 @@ from pathlib import Path
 from tinygan.metrics.evaluate import DEFAULT_N, default_json_path, evaluate_checkpoint, format_table
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers, common=None) -> None:
     """Register the ``eval`` sub-command (``tinygan.cli`` calls this when the module exists)."""
     p = subparsers.add_parser(
-        "eval", help="sample-quality metrics of a checkpoint (docs/metrics.md)",
+        "eval", parents=[common] if common else [], help="sample-quality metrics of a checkpoint (docs/metrics.md)",
         description="Draw N samples from a checkpoint's generator and compute the metrics that fit it: "
                     "modes captured / high-quality samples / reverse KL for the toy mixtures; a Frechet distance, "
                     "Inception-style score, class histogram and k-NN precision/recall in the feature space of "

@@ -24,10 +24,14 @@ from typing import Callable
 
 import numpy as np
 
+from tinygan.data import TOY_DATASETS, get_dataset, sample_toy, toy_modes
+from tinygan.gan.sampling import generate
+from tinygan.metrics.classifier import classify, load_classifier
 from tinygan.metrics.image_metrics import (class_coverage, class_histogram, code_agreement, conditional_accuracy,
                                            frechet_distance, inception_score, precision_recall)
 from tinygan.metrics.mixtures import assign_to_modes, mixture_metrics
 from tinygan.metrics.sample_size import SampleSizeWarning
+from tinygan.run import CheckpointFile, load_generator
 
 DEFAULT_N = 2500          # VEEGAN/PacGAN's sample count; also above the 1,000 FID warning threshold
 MAX_REAL = 10000          # real images used for the Frechet distance
@@ -39,12 +43,11 @@ def evaluate_checkpoint(path, n: int = DEFAULT_N, device: str = "cpu", seed: int
 
     Returns the dict of :func:`evaluate_generator` plus ``checkpoint`` and ``step``.
     """
-    from tinygan.gan import checkpoint as ckpt
-    from tinygan.gan.trainer import load_generator
     G, config, _ = load_generator(path, device=device)
     result = evaluate_generator(G, config, n=n, device=device, seed=seed, classifier_dir=classifier_dir, log=log,
                                 max_real=max_real)
-    step = ckpt.load_checkpoint(path)["meta"].get("step")
+    with CheckpointFile(path) as ck:
+        step = ck.meta.get("step")
     return {"checkpoint": str(path), "step": step, **result}
 
 
@@ -58,8 +61,6 @@ def evaluate_generator(G, config, n: int = DEFAULT_N, device: str = "cpu", seed:
     "notes": [...], "warnings": [...]}``; every ``SampleSizeWarning`` raised
     on the way is listed in ``warnings``, and every warning is re-emitted.
     """
-    from tinygan.data import TOY_DATASETS
-    from tinygan.gan.sampling import generate
     if n < 2:
         raise ValueError(f"eval: --n must be at least 2, got {n}")
     rng = np.random.default_rng([seed, 7])
@@ -84,7 +85,6 @@ def evaluate_generator(G, config, n: int = DEFAULT_N, device: str = "cpu", seed:
 
 def _toy_metrics(result: dict, fake: np.ndarray, inputs: dict, dataset: str, seed: int,
                  num_codes: int | None = None) -> None:
-    from tinygan.data import sample_toy
     metrics = result["metrics"]
     if dataset != "swissroll":
         mix = mixture_metrics(fake, dataset, n=None)
@@ -94,7 +94,6 @@ def _toy_metrics(result: dict, fake: np.ndarray, inputs: dict, dataset: str, see
     metrics.update(precision_recall(real, fake.reshape(len(fake), -1)))
     result["notes"].append("precision/recall: k-NN manifolds (k=3) in data space against as many real samples")
     if "c_cat" in inputs and dataset != "swissroll":
-        from tinygan.data import toy_modes
         centres, std = toy_modes(dataset)
         nearest, _ = assign_to_modes(fake.reshape(len(fake), -1), centres, std)
         agree = code_agreement(inputs["c_cat"], nearest, num_codes=num_codes, num_classes=len(centres))
@@ -106,14 +105,12 @@ def _toy_metrics(result: dict, fake: np.ndarray, inputs: dict, dataset: str, see
 
 def _real_images(config) -> tuple[np.ndarray, np.ndarray]:
     """The run's real images (uint8 (N, C, H, W)) and labels, without resizing (the classifier resizes)."""
-    from tinygan.data import get_dataset
     ds = get_dataset(config.dataset, data_dir=config.data_dir, image_size=None, download=False)
     return ds.images, ds.labels
 
 
 def _image_metrics(result: dict, fake: np.ndarray, inputs: dict, config, seed: int, classifier_dir, log,
                    num_codes: int | None = None, max_real: int = MAX_REAL) -> None:
-    from tinygan.metrics.classifier import classify, load_classifier
     metrics, notes = result["metrics"], result["notes"]
     model, info = load_classifier(directory=classifier_dir, log=log)
     notes.append("feature network: tinygan's MNIST digit classifier (2 conv + 2 linear, "

@@ -46,6 +46,7 @@ from typing import Sequence
 
 import numpy as np
 
+from tinygan.data import toy_modes
 from tinygan.metrics.sample_size import SampleSizeWarning
 
 HIGH_QUALITY_STDS = 3.0     # a sample within 3 sigma of its nearest mode is "high quality"
@@ -56,7 +57,6 @@ MIN_SAMPLES_PER_MODE = 20   # below n = 20 K the counts per mode are too noisy t
 def _mixture(target) -> tuple[np.ndarray, float, str]:
     """(centres (K, d), std, name) from a toy dataset name or a ``(centres, std)`` pair."""
     if isinstance(target, str):
-        from tinygan.data import toy_modes
         centres, std = toy_modes(target)
         return np.asarray(centres, np.float64), float(std), target
     centres, std = target

@@ -5,7 +5,7 @@ Pillow draws everything; matplotlib (the ``plot`` extra) is used when it is inst
 from tinygan.viz.curves import save_loss_curves
 from tinygan.viz.images import images_to_uint8, make_grid, save_gif, save_image_grid
 from tinygan.viz.points import save_points_plot
-from tinygan.viz.toy import save_field_2d, save_figure1, save_panel, save_toy_frame, train_with_snapshots
+from tinygan.viz.toy import save_field_2d, save_figure1, save_panel
 
 __all__ = ["images_to_uint8", "make_grid", "save_image_grid", "save_gif", "save_loss_curves", "save_points_plot",
-           "save_figure1", "save_field_2d", "save_toy_frame", "save_panel", "train_with_snapshots"]
+           "save_figure1", "save_field_2d", "save_panel"]

@@ -1,23 +1,29 @@
 """Scatter plots of real vs generated points for the 1-D and 2-D toy distributions (Pillow only)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from PIL import Image, ImageDraw
 
-def save_points_plot(real: np.ndarray, fake: np.ndarray, path, title: str = "", size: int = 480,
+from tinygan.io import atomic_write
+
+
+def save_points_plot(real: np.ndarray | None, fake: np.ndarray, path, title: str = "", size: int = 480,
                      extent: float | None = None, field=None) -> Path:
     """Real points (blue) and generated points (red) on one square canvas.
 
-    2-D data: a scatter plot.  1-D data: two histograms (real above, generated below).
+    ``real`` and ``fake`` are (N, d) (or (N,) for 1-D data); ``real`` may be
+    None or empty (generated points only).  2-D data: a scatter plot.  1-D
+    data: two histograms (real above, generated below).
     ``field``, if given, is ``(values (R, R), lo, hi)``: a discriminator map drawn
     as a grey background (dark = D says "real"), as in the GAN paper's Figure 1.
     """
-    from PIL import Image, ImageDraw
-    real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
-    both = np.concatenate([real.reshape(len(real), -1), fake.reshape(len(fake), -1)])
+    fake = np.asarray(fake, np.float64)
+    fake = fake.reshape(len(fake), -1)                                  # (N, d)
+    real = np.zeros((0, fake.shape[1])) if real is None else np.asarray(real, np.float64).reshape(-1, fake.shape[1])
+    both = np.concatenate([real, fake])
     finite = both[np.isfinite(both).all(axis=1)]
     lim = extent or (float(np.abs(finite).max()) * 1.1 if finite.size else 1.0)
     img = Image.new("RGB", (size, size), "white")
@@ -30,7 +36,7 @@ def save_points_plot(real: np.ndarray, fake: np.ndarray, path, title: str = "", 
         lim = hi
     draw = ImageDraw.Draw(img)
     to_px = lambda a: (a + lim) / (2 * lim) * (size - 1)  # noqa: E731
-    if real.ndim == 2 and real.shape[1] >= 2:
+    if fake.shape[1] >= 2:
         for pts, colour in ((real, (31, 119, 180)), (fake, (214, 39, 40))):
             for x, y in pts[:, :2]:
                 if np.isfinite(x) and np.isfinite(y):
@@ -47,7 +53,6 @@ def save_points_plot(real: np.ndarray, fake: np.ndarray, path, title: str = "", 
     draw.text((5, 5), title, fill="black")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    img.save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        img.save(f, format="PNG")
     return path

@@ -15,20 +15,27 @@ dashed).  :func:`save_figure1` draws the same for the 1-D targets:
 
 For the 2-D targets :func:`save_field_2d` draws real (blue) and generated
 (red) points over a heat map of D(x) (or the critic's value).
-:func:`train_with_snapshots` trains a toy run with :class:`tinygan.gan.trainer.Trainer`
-and writes one such picture at each chosen step, a GIF of them
-(:func:`tinygan.viz.save_gif`) and one panel side by side.
+``tinygan.run.toy`` turns a trained pair (G, D) into these pictures and draws
+a toy run at chosen steps; this module only draws.
 
 matplotlib (the ``plot`` extra) is used when it imports, with the Agg
 backend (no display); otherwise plain Pillow drawings carry the same content.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
+
+from tinygan import functional as F
+from tinygan.autograd import Tensor, no_grad
+from tinygan.backend import to_device
+from tinygan.data import toy_modes
+from tinygan.io import atomic_write
+from tinygan.viz.curves import save_loss_curves
+from tinygan.viz.points import save_points_plot
 
 BLUE, RED, GREEN, BLACK = (31, 119, 180), (214, 39, 40), (44, 160, 44), (0, 0, 0)
 
@@ -45,12 +52,11 @@ def _pyplot():
 
 
 def _atomic_save(path, write) -> Path:
-    """Call ``write(tmp_path)``, then rename the temporary file to ``path``."""
+    """Call ``write(file)`` on a new temporary file, then rename it to ``path`` (:func:`tinygan.io.atomic_write`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        write(f)
     return path
 
 
@@ -76,9 +82,6 @@ def gaussian_kde_1d(samples, x, bandwidth: float | None = None) -> np.ndarray:
 
 def discriminator_on(D, points: np.ndarray, probabilistic: bool = True, batch_size: int = 4096) -> np.ndarray:
     """D evaluated at ``points`` (M, d) without a graph: sigmoid(logit) if ``probabilistic``, else the raw output."""
-    from tinygan.autograd import Tensor, no_grad
-    from tinygan.backend import to_device
-    from tinygan import functional as F
     was_training = D.training
     D.eval()
     device = D.device
@@ -94,7 +97,6 @@ def discriminator_on(D, points: np.ndarray, probabilistic: bool = True, batch_si
 
 def toy_extent(dataset: str) -> float:
     """Half-width of the square (or segment) shown for a toy target."""
-    from tinygan.data import toy_modes
     if dataset == "swissroll":
         return 1.3
     centres, std = toy_modes(dataset)
@@ -149,7 +151,6 @@ def save_figure1(x, p_data, fake, d_values, path, title: str = "", real=None, pr
 
 
 def _pillow_figure1(x, p_data, p_g, d_values, fake, real, path, title, top, probabilistic, size) -> Path:
-    from PIL import Image, ImageDraw
     w, h = size
     m = 40
     img = Image.new("RGB", size, "white")
@@ -192,7 +193,6 @@ def save_field_2d(real, fake, field: np.ndarray, lim: float, path, title: str = 
     plt = _pyplot()
     real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
     if plt is None:
-        from tinygan.viz.points import save_points_plot
         return save_points_plot(real, fake, path, title=title, size=size, field=(field, -lim, lim))
     fig, ax = plt.subplots(figsize=(size / 100 + 1.0, size / 100), dpi=100)
     im = ax.imshow(field, origin="lower", extent=(-lim, lim, -lim, lim), cmap="Greys", alpha=0.85,
@@ -211,39 +211,12 @@ def save_field_2d(real, fake, field: np.ndarray, lim: float, path, title: str = 
     return out
 
 
-# --------------------------------------------------------------------------- from a model to a picture
-
-def save_toy_frame(G, D, dataset: str, path, title: str = "", probabilistic: bool = True, n: int = 1000,
-                   seed: int = 0, device: str = "cpu") -> Path:
-    """Sample G and evaluate D for toy target ``dataset``, then draw Figure 1 (1-D) or the field (2-D)."""
-    from tinygan.data import sample_toy, toy_density, toy_dim
-    from tinygan.gan.sampling import generate
-    rng = np.random.default_rng(seed)
-    fake = generate(G, G.sample_inputs(n, rng), device=device)         # (n, d)
-    real = sample_toy(dataset, n, np.random.default_rng([seed, 1]))
-    lim = toy_extent(dataset)
-    if toy_dim(dataset) == 1:
-        x = np.linspace(-lim, lim, 400)                                   # (M,) includes 0, where G starts
-        d = discriminator_on(D, x[:, None], probabilistic)
-        return save_figure1(x, toy_density(dataset, x), fake, d, path, title, real=real, probabilistic=probabilistic)
-    points, ticks = field_grid(lim)
-    field = discriminator_on(D, points, probabilistic).reshape(len(ticks), len(ticks))
-    label = "D(x)" if probabilistic else "critic value"
-    return save_field_2d(real, fake, field, lim, path, title, label=label)
-
-
-def is_probabilistic(loss) -> bool:
-    """Whether D's output is a probability through a sigmoid (the GAN losses) or a raw score (LSGAN, WGAN, hinge)."""
-    return bool(getattr(loss, "probabilistic", getattr(loss, "name", "") in ("minimax", "nonsaturating")))
-
-
 def save_panel(frames: Sequence, path, columns: int | None = None) -> Path:
     """Paste image files side by side (``columns`` per row) into one PNG.
 
     The sheet is stored with a 256-colour palette: plots have few colours, and
     the file is several times smaller than full RGB.
     """
-    from PIL import Image
     pics = [Image.open(f).convert("RGB") for f in frames]
     cols = columns or len(pics)
     rows = -(-len(pics) // cols)
@@ -253,33 +226,6 @@ def save_panel(frames: Sequence, path, columns: int | None = None) -> Path:
         sheet.paste(p, ((i % cols) * w, (i // cols) * h))
     sheet = sheet.quantize(colors=256)                        # RGB -> palette ("P") image
     return _atomic_save(path, lambda t: sheet.save(t, format="PNG", optimize=True))
-
-
-def train_with_snapshots(config, snapshot_steps: Sequence[int], out_dir, n: int = 1000, panel_columns=None) -> dict:
-    """Train a toy GAN and draw it at ``snapshot_steps``: PNG per step, a GIF and a side-by-side panel.
-
-    ``config`` is a :class:`tinygan.gan.trainer.TrainConfig` with a toy
-    ``dataset`` (``model="mlp"``).  Training runs
-    :meth:`Trainer.train_step` directly (no checkpoints or logs are written);
-    step 0 is the untrained pair.  Returns ``{"frames": [...], "gif": path,
-    "panel": path, "trainer": trainer}``.
-    """
-    from tinygan.gan.trainer import Trainer
-    from tinygan.viz.images import save_gif
-    out = Path(out_dir)
-    trainer = Trainer(config)
-    probabilistic = is_probabilistic(trainer.loss)
-    frames = []
-    for target in sorted(set(int(s) for s in snapshot_steps)):
-        while trainer.step < target:
-            trainer.train_step()                     # (1) n_critic D updates, (2) one G update
-            trainer.step += 1
-        title = f"{config.dataset} / {config.loss}: step {trainer.step}"
-        frames.append(save_toy_frame(trainer.G, trainer.D, config.dataset, out / f"step_{trainer.step:06d}.png",
-                                     title, probabilistic, n=n, seed=config.seed, device=trainer.device))
-    gif = save_gif(frames, out / "snapshots.gif", duration_ms=600)
-    panel = save_panel(frames, out / "snapshots_panel.png", columns=panel_columns)
-    return {"frames": frames, "gif": gif, "panel": panel, "trainer": trainer}
 
 
 # --------------------------------------------------------------------------- theory figures
@@ -320,7 +266,6 @@ def save_saturation_plot(grads: dict, path, title: str = "Generator gradient as 
 
 
 def _pillow_saturation(grads, path, title, size=(640, 400)) -> Path:
-    from PIL import Image, ImageDraw
     w, h, m = size[0], size[1], 50
     img = Image.new("RGB", size, "white")
     draw = ImageDraw.Draw(img)
@@ -370,7 +315,6 @@ def save_value_curve(shifts, values, jsd_values, path, title: str = "") -> Path:
     shifts = np.asarray(shifts, np.float64)
     plt = _pyplot()
     if plt is None:
-        from tinygan.viz.curves import save_loss_curves
         return save_loss_curves(shifts, {"C(G)": values, "-log4 + 2 JSD": -np.log(4) + 2 * np.asarray(jsd_values)},
                                 path, title=title)
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)

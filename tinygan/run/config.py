@@ -1,0 +1,261 @@
+"""A run's settings: one dataclass, each field with its flag, help text, check and role; nothing else.
+
+:class:`TrainConfig` is the single list of what a run can be told.  The
+command line (``tinygan train``) is generated from it, ``config.json`` and
+the checkpoint store it, ``--resume`` compares against it, and
+:meth:`TrainConfig.validate` checks every value before any data is loaded or
+memory allocated, with a message that names the flag.
+
+Each field's ``role``:
+
+* ``"defines"``: what the run *is* (model, loss, data, optimizer settings,
+  seed, ...).  A resume cannot change it: asking for another value is refused.
+* ``"cadence"``: how long and how often (``steps``, ``epochs``,
+  ``sample_every``, ...).  A resume may change it, and the new value applies.
+* ``"place"``: where and how it runs (``out``, ``device``, ``data_dir``,
+  the progress bar).  A resume may change it; nothing about the run changes.
+
+``None`` for ``lr``, ``beta1``, ``beta2`` and ``n_critic`` means "the loss's
+recipe" (:data:`tinygan.gan.recipes.RECIPES`); :meth:`TrainConfig.resolved`
+fills them in, and that resolved config is what ``config.json`` records.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import operator
+from typing import Any, Callable
+
+from tinygan.data import DATASET_NAMES, TOY_DATASETS
+from tinygan.gan.dcgan import stages
+from tinygan.gan.losses import LOSS_PRESETS, LOSSES
+from tinygan.gan.models import MODELS
+from tinygan.gan.recipes import recipe_for
+
+__all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "FIELDS", "flag_of"]
+
+DEFAULT_STEPS = 2000       # the default budget: under 10 minutes for the 28x28 DCGAN on 2 CPU cores
+IMAGE_MODELS = ("dcgan", "cgan", "infogan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
+MAX_SEED = 2**63 - 1
+
+
+class ConfigError(ValueError):
+    """A setting is out of range or contradicts another; the message starts with the flag's name."""
+
+
+# ----------------------------------------------------------------------------- checks
+# Each check takes a value and returns it (normalised) or raises ValueError with the reason.
+
+def _integer(v) -> int:
+    if isinstance(v, bool):
+        raise ValueError(f"must be an integer, got {v!r}")
+    if isinstance(v, str):
+        try:
+            return int(v)
+        except ValueError:
+            raise ValueError(f"must be an integer, got {v!r}") from None
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise ValueError(f"must be an integer, got {v!r}") from None
+
+
+def _real(v) -> float:
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number, got {v!r}")
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number, got {v!r}") from None
+    if not math.isfinite(x):
+        raise ValueError(f"must be a finite number, got {v!r}")
+    return x
+
+
+def int_in(lo: int, hi: int) -> Callable[[Any], int]:
+    def check(v):
+        n = _integer(v)
+        if not lo <= n <= hi:
+            raise ValueError(f"must be an integer in [{lo}, {hi}], got {n}")
+        return n
+    check.describe = f"integer in [{lo}, {hi}]"
+    return check
+
+
+def real_in(lo: float, hi: float, lo_open: bool = False, hi_open: bool = False) -> Callable[[Any], float]:
+    def check(v):
+        x = _real(v)
+        if x < lo or x > hi or (lo_open and x == lo) or (hi_open and x == hi):
+            raise ValueError(f"must be in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}, got {x:g}")
+        return x
+    return check
+
+
+def one_of(*names: str) -> Callable[[Any], str]:
+    def check(v):
+        if v not in names:
+            raise ValueError(f"must be one of {', '.join(names)}; got {v!r}")
+        return v
+    check.choices = names
+    return check
+
+
+def _text(v) -> str:
+    if not isinstance(v, str) or not v or "\x00" in v:
+        raise ValueError(f"must be a non-empty path, got {v!r}")
+    return v
+
+
+def _flag(v) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"must be true or false, got {v!r}")
+    return v
+
+
+# ----------------------------------------------------------------------------- the fields
+
+def _f(default, check, help: str, role: str = "defines", flag: str | None = None, metavar: str | None = None):
+    return dataclasses.field(default=default, metadata={"check": check, "help": help, "role": role,
+                                                        "flag": flag, "metavar": metavar})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Every setting of a run (see the module docstring); ``TrainConfig()`` is the README's default job."""
+
+    model: str = _f("dcgan", one_of(*MODELS), "the networks: DCGAN, fully connected, conditional, InfoGAN")
+    loss: str = _f("nonsaturating", one_of(*LOSSES, *LOSS_PRESETS),
+                   "the GAN objective and its paper's recipe (lsgan: a=0, b=1, c=1; lsgan-pearson: a=-1, b=1, c=0)")
+    dataset: str = _f("mnist", one_of(*DATASET_NAMES, *TOY_DATASETS),
+                      "mnist (10,000 bundled digits), fashion-mnist, cifar10, folder, or a toy distribution")
+    data_dir: str | None = _f(None, _text, "folder with the dataset's files (or the image folder)", "place",
+                              metavar="DIR")
+    download: bool = _f(False, _flag, "download the dataset into the cache if it is missing", "place")
+    image_size: int | None = _f(None, int_in(8, 256),
+                                "resize images to S x S (DCGAN models: 4 * 2^k or 7 * 2^k, e.g. 28, 32, 64)",
+                                metavar="S")
+    batch_size: int = _f(64, int_in(1, 8192), "images per batch (the DCGAN paper: 128; PyTorch's example: 64)",
+                         metavar="N")
+    steps: int | None = _f(None, int_in(1, 10**9), f"generator updates (default {DEFAULT_STEPS})", "cadence",
+                           metavar="N")
+    epochs: float | None = _f(None, real_in(0, 1e6, lo_open=True), "passes over the data instead of --steps",
+                              "cadence", metavar="E")
+    lr: float | None = _f(None, real_in(0, 1e30, lo_open=True), "learning rate of both networks "
+                          "(default: the loss's recipe, 2e-4 for DCGAN)")
+    beta1: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta1 (default: the recipe's, 0.5 for DCGAN)")
+    beta2: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta2 (default: the recipe's, 0.999)")
+    n_critic: int | None = _f(None, int_in(1, 100), "critic updates per generator update (default: the recipe's)",
+                              metavar="K")
+    nz: int = _f(100, int_in(1, 4096), "size of the latent vector z", metavar="N")
+    ngf: int = _f(64, int_in(1, 1024), "generator feature maps (DCGAN models)", metavar="N")
+    ndf: int = _f(64, int_in(1, 1024), "discriminator feature maps (DCGAN models)", metavar="N")
+    r1: float = _f(0.0, real_in(0, 1e6), "R1 penalty weight gamma on real data (0: off)", metavar="GAMMA")
+    info_lambda: float = _f(1.0, real_in(0, 1e6), "InfoGAN: weight lambda of the mutual-information term",
+                            metavar="L")
+    num_categories: int = _f(10, int_in(1, 1000), "InfoGAN: values of the categorical code", flag="--categories",
+                             metavar="K")
+    num_continuous: int = _f(2, int_in(0, 64), "InfoGAN: number of continuous codes", flag="--continuous",
+                             metavar="N")
+    seed: int = _f(0, int_in(0, MAX_SEED), "seed of the weights, the noise and the data order", metavar="S")
+    out: str = _f("runs/dcgan", _text, "the run folder", "place", metavar="DIR")
+    sample_every: int = _f(200, int_in(1, 10**9), "steps between sample grids of the fixed noise batch",
+                           "cadence", metavar="N")
+    checkpoint_every: int = _f(500, int_in(1, 10**9), "steps between checkpoints (and one at the end)",
+                               "cadence", metavar="N")
+    log_every: int | None = _f(None, int_in(1, 10**6), "steps between host syncs for the log (default: 1 on "
+                               "the CPU, 50 on the GPU)", "cadence", metavar="N")
+    num_samples: int = _f(64, int_in(1, 1024), "size of the fixed noise batch shown in samples/", metavar="N")
+    device: str = _f("cpu", one_of("cpu", "cuda"), "where to train", "place")
+    progress: bool = _f(True, _flag, "a progress bar (a log line every few steps when not on a terminal)", "place")
+    dry_run: bool = _f(False, _flag, "two steps on random data: a smoke test")
+
+    # -------------------------------------------------------------------------
+    def validate(self) -> "TrainConfig":
+        """Check every field and how they combine; raises :class:`ConfigError` naming the flag. Returns self."""
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.default is None:
+                continue
+            try:
+                setattr(self, f.name, f.metadata["check"](value))
+            except ValueError as e:
+                raise ConfigError(f"{flag_of(f.name)}: {e}") from None
+        if self.steps is not None and self.epochs is not None:
+            raise ConfigError("--steps and --epochs: give one of them, not both")
+        toy = self.dataset in TOY_DATASETS
+        if toy and self.image_size is not None:
+            raise ConfigError(f"--image-size: the toy dataset {self.dataset!r} has points, not images")
+        if toy and self.model == "dcgan":
+            raise ConfigError(f"--model dcgan needs images; the toy dataset {self.dataset!r} has points "
+                              "(use --model mlp)")
+        if not toy and self.model in IMAGE_MODELS and self.image_size is not None:
+            try:
+                stages(self.image_size)
+            except ValueError:
+                raise ConfigError(f"--image-size: --model {self.model} builds DCGAN networks, which need "
+                                  f"4 * 2^k or 7 * 2^k pixels (e.g. 28, 32, 64); got {self.image_size}") from None
+        self._refuse_unused(toy)
+        recipe = recipe_for(self.loss)
+        if recipe.betas is None and (self.beta1 is not None or self.beta2 is not None):
+            raise ConfigError(f"--beta1/--beta2: --loss {self.loss} trains with {recipe.optimizer}, which has "
+                              "no betas")
+        return self
+
+    def _refuse_unused(self, toy: bool) -> None:
+        """A setting that this run would ignore is an error, not a silent no-op."""
+        default = TrainConfig.__dataclass_fields__
+        changed = lambda name: getattr(self, name) != default[name].default   # noqa: E731
+        convolutional = self.model in IMAGE_MODELS and not toy
+        unused = [(n, f"--model {self.model} has no convolutional layers" + (" on toy data" if toy else ""))
+                  for n in ("ngf", "ndf") if not convolutional and changed(n)]
+        unused += [(n, f"only --model infogan has codes, not --model {self.model}")
+                   for n in ("info_lambda", "num_categories", "num_continuous")
+                   if self.model != "infogan" and changed(n)]
+        unused += [(n, f"the toy dataset {self.dataset!r} is drawn, not read from files")
+                   for n in ("data_dir", "download") if toy and changed(n)]
+        if toy and self.epochs is not None:
+            unused.append(("epochs", f"the toy dataset {self.dataset!r} has no epochs; give --steps"))
+        if self.dry_run and (self.steps is not None or self.epochs is not None):
+            unused.append(("steps" if self.steps is not None else "epochs", "--dry-run always runs two steps"))
+        if unused:
+            name, why = unused[0]
+            raise ConfigError(f"{flag_of(name)}: would be ignored: {why}")
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with ``lr``, ``beta1``, ``beta2`` and ``n_critic`` taken from the recipe where None."""
+        recipe = recipe_for(self.loss)
+        betas = recipe.betas or (None, None)
+        return dataclasses.replace(
+            self, lr=recipe.lr if self.lr is None else self.lr,
+            beta1=betas[0] if self.beta1 is None else self.beta1,
+            beta2=betas[1] if self.beta2 is None else self.beta2,
+            n_critic=recipe.n_critic if self.n_critic is None else self.n_critic)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        """Build from a dict (a saved ``config.json``), refusing unknown keys, then validate."""
+        if not isinstance(d, dict):
+            raise ConfigError(f"{source}: expected a JSON object of settings, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+        try:
+            return cls(**d).validate()
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    @staticmethod
+    def role(name: str) -> str:
+        return FIELDS[name].metadata["role"]
+
+
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def flag_of(name: str) -> str:
+    """The command-line flag of a field: ``sample_every`` -> ``--sample-every`` (or its own ``flag``)."""
+    return FIELDS[name].metadata["flag"] or "--" + name.replace("_", "-")
