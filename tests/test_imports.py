@@ -8,7 +8,7 @@ and those below):
     1  autograd, ops, creation, functional   the engine
     2  nn, optim, testing                    modules, optimizers, gradient checks
     3  data, viz                             datasets and pictures (viz draws with the engine)
-    4  gan, theory                           the GAN family's maths; the seeds' equations in numbers
+    4  gan, theory                           the GAN family's maths; the papers' equations in numbers
     5  run                                   config, trainer, run folder, checkpoints
     6  metrics, benchmark                    what is measured of runs and kernels
     7  cli, __main__                         the command line

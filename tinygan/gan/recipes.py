@@ -47,7 +47,7 @@ class Recipe:
     source: str = ""
 
 
-# The three recipes of the seeds' papers (one line each).
+# The three recipes of the papers the family comes from (one line each).
 DCGAN = Recipe("adam", 2e-4, (0.5, 0.999), 1, source="Radford et al. 2016, sec. 4")
 WGAN = Recipe("rmsprop", 5e-5, None, 5, clip_value=0.01, source="Arjovsky et al. 2017, Algorithm 1")
 WGAN_GP = Recipe("adam", 1e-4, (0.0, 0.9), 5, gp_weight=10.0, critic_norm="layer",
