@@ -47,7 +47,6 @@ from tinygan.benchmark.timing import clock_for, measure_pair
 from tinygan.gan.losses import NonSaturating
 from tinygan.gan.recipes import DCGAN
 from tinygan.gan.steps import d_step, g_step
-from tinygan.nn import frozen
 
 LR, BETAS = DCGAN.lr, DCGAN.betas          # the DCGAN paper's recipe, for both frameworks
 F64_BATCH = 8          # the float64 parity run uses the configuration's layers at this batch
@@ -118,6 +117,20 @@ def make_data(cfg: Config, n_batches: int = 4, seed: int = 0) -> tuple[list, lis
 
 # ---------------------------------------------------------------------------- tinygan side
 
+class _GradientsOnly:
+    """An optimizer stand-in for the probe: clears gradients and keeps them, but never moves a weight."""
+
+    def __init__(self, params):
+        self.param_groups = [{"params": list(params)}]
+
+    def zero_grad(self) -> None:
+        for p in self.param_groups[0]["params"]:
+            p.grad = None
+
+    def step(self) -> None:
+        pass
+
+
 class TinyganSide:
     """tinygan's G, D, optimizers and the training iteration."""
 
@@ -136,7 +149,6 @@ class TinyganSide:
         self.D.train()
         self.opt_g = optim.Adam(self.G.parameters(), lr=LR, betas=BETAS)
         self.opt_d = optim.Adam(self.D.parameters(), lr=LR, betas=BETAS)
-        self.d_params = list(self.D.parameters())
         self.loss = NonSaturating()
         self.reals = self.noises = []
 
@@ -160,23 +172,18 @@ class TinyganSide:
         touch are restored.  Returns ``([Loss_D, Loss_G], {"G": grads, "D": grads})``.
         """
         saved = self.state_dicts()
-        G, D, loss = self.G, self.D, self.loss
         real, z = self.reals[i % len(self.reals)], self.noises[i % len(self.noises)]
-        fake = G(z)
-        err_d = loss.d_loss(D(real), D(fake.detach()))
-        self.D.zero_grad()
-        err_d.backward()
-        grads = {"D": {k: to_host(p.grad) for k, p in D.named_parameters()}}
-        with frozen(self.d_params):
-            err_g = loss.g_loss(D(fake))
-            self.G.zero_grad()
-            err_g.backward()
-        grads["G"] = {k: to_host(p.grad) for k, p in G.named_parameters()}
+        fake = self.G(z)
+        # The trainer's two steps with optimizers that keep the gradients but move no weight.
+        d = d_step(self.D, _GradientsOnly(self.D.parameters()), self.loss, real, fake, stats=False)
+        grads = {"D": {k: to_host(p.grad) for k, p in self.D.named_parameters()}}
+        g = g_step(self.D, _GradientsOnly(self.G.parameters()), self.loss, fake, stats=False)
+        grads["G"] = {k: to_host(p.grad) for k, p in self.G.named_parameters()}
         self.G.zero_grad()
         self.D.zero_grad()
         self.G.load_state_dict(saved["G"])
         self.D.load_state_dict(saved["D"])
-        return [float(to_host(err_d)), float(to_host(err_g))], grads
+        return [float(to_host(d["Loss_D"])), float(to_host(g["Loss_G"]))], grads
 
     def state_dicts(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict()}
