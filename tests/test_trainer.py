@@ -76,7 +76,7 @@ def test_config_json_records_the_settings_actually_used(tmp_path):
 
 
 def _assert_same_checkpoint(a, b):
-    for part in ("generator", "discriminator", "fixed"):
+    for part in ("generator", "discriminator", "generator_ema", "fixed"):
         assert a[part].keys() == b[part].keys()
         for k in a[part]:
             assert np.array_equal(a[part][k], b[part][k]), (part, k)
@@ -95,9 +95,9 @@ def _log(path):
     return [strip(x) for x in path.read_text().splitlines()]
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(model="cgan", loss="wgan-gp", r1=0.5),
+@pytest.mark.parametrize("kw", [dict(ema=0.9), dict(model="cgan", loss="wgan-gp", r1=0.5),
                                 dict(model="infogan", loss="lsgan", num_categories=3, num_continuous=1)],
-                         ids=["dcgan", "cgan-wgan-gp-r1", "infogan-lsgan"])
+                         ids=["dcgan-ema", "cgan-wgan-gp-r1", "infogan-lsgan"])
 def test_resume_is_bit_identical(tmp_path, kw):
     # 2N steps in one go == N steps, stop, resume for N more; the 8-image batches of 10,000 digits
     # do not cross an epoch here, so a dry-run variant below covers the epoch boundary.
@@ -312,3 +312,29 @@ def test_a_new_run_never_replaces_an_old_one_unasked(tmp_path):
     assert sorted(p.name for p in (tmp_path / "again" / "samples").glob("*.png")) == [
         "step_000001.png", "step_000002.png"]
     assert (tmp_path / "again" / "notes.txt").read_text() == "mine"     # not a run file: untouched
+
+
+def test_ema_averages_the_generator_and_samples_come_from_the_average(tmp_path):
+    """theta_ema <- b_t theta_ema + (1 - b_t) theta after each G update, b_t = min(beta, (1 + t) / (10 + t))."""
+    from tinygan.gan.ema import ema_decay
+    t = Trainer(small(tmp_path, ema=0.5))
+    expected = {k: v.copy() for k, v in t.G_ema.state_dict().items()}
+    for step in range(3):
+        t.train_step()
+        b = ema_decay(0.5, step)
+        for k, v in t.G.state_dict().items():
+            if v.dtype.kind == "f":
+                expected[k] = b * expected[k] + (1 - b) * v
+            else:
+                expected[k] = v
+        t.step += 1
+    for k, v in t.G_ema.state_dict().items():
+        np.testing.assert_allclose(v, expected[k], rtol=1e-6, atol=1e-7, err_msg=k)
+    assert not np.allclose(t.G_ema.state_dict()["main.0.weight"], t.G.state_dict()["main.0.weight"])
+    assert ema_decay(0.999, 0) == pytest.approx(0.1) and ema_decay(0.999, 10**6) == 0.999
+    assert t.sampler is t.G_ema
+    t.save(tmp_path / "ck.npz")
+    from tinygan.run import load_generator
+    G, config, _ = load_generator(tmp_path / "ck.npz")
+    for k, v in G.state_dict().items():
+        np.testing.assert_array_equal(v, t.G_ema.state_dict()[k])

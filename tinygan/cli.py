@@ -80,13 +80,10 @@ def _add_train(sub, common) -> None:
                            help="no progress bar or progress lines")
         else:
             target = budget if name in ("steps", "epochs") else p
-            choices = getattr(meta["check"], "choices", None)
-            default = f.default if f.default is not None else "the recipe's" if name in (
-                "lr", "beta1", "beta2", "n_critic") else None
-            help_text = meta["help"] + (f" [default: {default}]" if default is not None and name not in (
-                "steps", "lr", "beta1", "beta2", "n_critic", "log_every") else "")
-            target.add_argument(flag_of(name), dest=name, default=argparse.SUPPRESS, help=help_text,
-                                type=_type(meta["check"]), choices=choices, metavar=meta["metavar"])
+            shown = f" [default: {f.default}]" if f.default is not None else ""   # None: the help says
+            target.add_argument(flag_of(name), dest=name, default=argparse.SUPPRESS, help=meta["help"] + shown,
+                                type=_type(meta["check"]), choices=getattr(meta["check"], "choices", None),
+                                metavar=meta["metavar"])
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its checkpoint.npz (settings that define the run cannot "
                         "change; --steps, --epochs, --sample-every, --checkpoint-every, --device can)")

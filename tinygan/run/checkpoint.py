@@ -10,6 +10,7 @@ key                           content
 ``config.json``               JSON text: the run's resolved :class:`~tinygan.run.config.TrainConfig`
 ``G/<state_dict key>``        generator parameters and buffers
 ``D/<state_dict key>``        discriminator parameters and buffers
+``Gema/<state_dict key>``     with ``--ema``: the average of the generator's weights (what samples use)
 ``optG/<index>/<name>``       generator optimizer state arrays (Adam's ``exp_avg``, ...)
 ``optD/<index>/<name>``       discriminator optimizer state arrays
 ``fixed/<name>``              the fixed sampling inputs (``z``, and labels or codes if any)
@@ -81,7 +82,7 @@ def unflatten_optimizer_state(prefix: str, meta: dict, arrays: dict) -> dict:
 
 
 def save_checkpoint(path, *, config: dict, meta: dict, generator: dict, discriminator: dict,
-                    opt_g: dict, opt_d: dict, fixed: dict) -> Path:
+                    opt_g: dict, opt_d: dict, fixed: dict, generator_ema: dict | None = None) -> Path:
     """Write a checkpoint atomically (layout in the module docstring); refuses non-finite values."""
     path = Path(path)
     arrays: dict[str, np.ndarray] = {}
@@ -89,6 +90,8 @@ def save_checkpoint(path, *, config: dict, meta: dict, generator: dict, discrimi
         arrays[f"G/{k}"] = np.asarray(v)
     for k, v in discriminator.items():
         arrays[f"D/{k}"] = np.asarray(v)
+    for k, v in (generator_ema or {}).items():
+        arrays[f"Gema/{k}"] = np.asarray(v)
     meta = dict(meta, format_version=FORMAT_VERSION,
                 optG=flatten_optimizer_state("optG", opt_g, arrays),
                 optD=flatten_optimizer_state("optD", opt_d, arrays))
@@ -268,7 +271,7 @@ def load_checkpoint(path) -> dict:
                                      for n in sorted(ck.names) if n.startswith(p + "/")}
         arrays = {n: ck.array(n) for n in ck.names if n.startswith(("optG/", "optD/"))}
         return {"config": ck.config.to_dict(), "meta": ck.meta, "generator": part("G"),
-                "discriminator": part("D"),
+                "discriminator": part("D"), "generator_ema": part("Gema"),
                 "opt_g": unflatten_optimizer_state("optG", ck.meta["optG"], arrays),
                 "opt_d": unflatten_optimizer_state("optD", ck.meta["optD"], arrays),
                 "fixed": part("fixed")}

@@ -156,6 +156,8 @@ class TrainConfig:
                              metavar="K")
     num_continuous: int = _f(2, int_in(0, 64), "InfoGAN: number of continuous codes", flag="--continuous",
                              metavar="N")
+    ema: float = _f(0.0, real_in(0, 1, hi_open=True), "decay beta of an exponential moving average of G's weights "
+                    "(e.g. 0.999); samples, sample, interpolate and eval use the average (0: off)", metavar="BETA")
     seed: int = _f(0, int_in(0, MAX_SEED), "seed of the weights, the noise and the data order", metavar="S")
     out: str = _f("runs/dcgan", _text, "the run folder", "place", metavar="DIR")
     sample_every: int = _f(200, int_in(1, 10**9), "steps between sample grids of the fixed noise batch",

@@ -27,6 +27,7 @@ from tinygan import random as _random
 from tinygan.autograd import Tensor, no_grad
 from tinygan.backend import get_array_module, normalize_device, to_device, xp_for
 from tinygan.data import sample_toy
+from tinygan.gan.ema import ema_copy, ema_update_
 from tinygan.gan.losses import get_loss
 from tinygan.gan.models import build_gan
 from tinygan.gan.recipes import recipe_for
@@ -77,6 +78,7 @@ class Trainer:
         d_params = [p for p in self.D.parameters() if id(p) not in q_ids]
         g_params = list(self.G.parameters()) + [p for p in self.D.parameters() if id(p) in q_ids]
         self.opt_d, self.opt_g = make_optimizer(d_params, c), make_optimizer(g_params, c)
+        self.G_ema = ema_copy(self.G) if c.ema else None   # the average of G's weights that samples are drawn from
 
         self.step = 0                                  # generator updates done
         self.position = (0, 0)                         # (epoch, batch index) of the next real batch
@@ -122,6 +124,8 @@ class Trainer:
                             rng=self.rng)
         record.update(g_step(D, self.opt_g, self.loss, fake, labels=inputs.get("labels"), codes=inputs,
                              info_lambda=c.info_lambda if self.infogan else 0.0))
+        if self.G_ema is not None:                                      # theta_ema <- b theta_ema + (1 - b) theta
+            ema_update_(self.G_ema, G, c.ema, self.step)
         return record
 
     def nonfinite_state(self) -> str | None:
@@ -135,9 +139,14 @@ class Trainer:
         return None
 
     # ------------------------------------------------------------------ sampling
+    @property
+    def sampler(self):
+        """The generator samples are drawn from: the weight average with ``--ema``, else G itself."""
+        return self.G if self.G_ema is None else self.G_ema
+
     def generate(self, inputs: dict) -> np.ndarray:
-        """G's output for host ``inputs``, in eval mode (batch norm uses running statistics)."""
-        out = generate(self.G, inputs, device=self.device)
+        """The sampler's output for host ``inputs``, in eval mode (batch norm uses running statistics)."""
+        out = generate(self.sampler, inputs, device=self.device)
         self.G.train()
         return out
 
@@ -155,7 +164,8 @@ class Trainer:
                            "data_dim": self.data.data_dim, "num_classes": self.data.num_classes}}
         return save_checkpoint(path, config=self.config.to_dict(), meta=meta,
                                generator=self.G.state_dict(), discriminator=self.D.state_dict(),
-                               opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), fixed=self.fixed)
+                               opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), fixed=self.fixed,
+                               generator_ema=None if self.G_ema is None else self.G_ema.state_dict())
 
     def restore(self, ck: CheckpointFile) -> None:
         """Load everything a checkpoint holds, checked against this trainer's networks and data."""
@@ -166,6 +176,8 @@ class Trainer:
                 f"now {_describe(self.data.fingerprint)} (check --data-dir)")
         self.G.load_state_dict(ck.state_dict("G", self.G.state_dict()))
         self.D.load_state_dict(ck.state_dict("D", self.D.state_dict()))
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(ck.state_dict("Gema", self.G_ema.state_dict()))
         self.opt_g.load_state_dict(ck.optimizer_state("optG", self.opt_g))
         self.opt_d.load_state_dict(ck.optimizer_state("optD", self.opt_d))
         meta = ck.meta
@@ -199,12 +211,13 @@ def load_generator(path, device: str = "cpu"):
     """A checkpoint's generator in eval mode, its run's config and fixed inputs: ``(G, config, fixed)``.
 
     Reads only the generator's entries (no optimizer state is needed), each
-    checked against the network that the checkpoint's validated config builds.
+    checked against the network that the checkpoint's validated config builds;
+    for a run with ``--ema`` these are the averaged weights.
     """
     with CheckpointFile(path) as ck:
         image_shape, data_dim, num_classes = _recorded_shapes(ck)
         G, _ = build_networks(ck.config, image_shape, data_dim, num_classes)
-        G.load_state_dict(ck.state_dict("G", G.state_dict()))
+        G.load_state_dict(ck.state_dict("Gema" if ck.config.ema else "G", G.state_dict()))
         fixed = ck.fixed_inputs(G.sample_inputs(1, np.random.default_rng(0)))
     G.to(normalize_device(device))
     G.eval()
