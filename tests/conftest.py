@@ -19,6 +19,14 @@ session-scoped, is safe to combine with ``@given``.
 Shared helpers (``from conftest import ...``): ``examples(n)`` scales a
 per-test example count to the profile; ``seeds`` and ``conv_cases`` are
 hypothesis strategies used by the gradcheck and parity tests.
+
+The CPU stand-in for CuPy (``tests/fakecupy``): with ``TINYGAN_FAKE_CUPY=1``
+in the environment, the fake ``cupy`` package is put first on ``sys.path``
+before tinygan asks for CuPy, so ``GPU`` is True here and every ``cuda``
+parametrisation and ``gpu``-marked test runs, on NumPy arrays posing as
+device arrays (``FAKE_CUPY`` is True then; the ``fake_cupy`` fixture says
+so too).  ``tests/test_cuda_standin.py`` runs such a pass from the default
+``pytest``.
 """
 from __future__ import annotations
 
@@ -28,7 +36,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-import tinygan
+import fakecupy
+
+FAKE_CUPY = fakecupy.requested()
+if FAKE_CUPY:          # before tinygan first imports cupy
+    fakecupy.activate()
+
+import tinygan  # noqa: E402
 
 # --- hypothesis profiles ---------------------------------------------------------
 
@@ -79,6 +93,12 @@ def device(request) -> str:
 def backend(request) -> str:
     """``"numpy"``, and ``"cupy"`` (marked ``gpu``) when CuPy sees a GPU."""
     return request.param
+
+
+@pytest.fixture(scope="session")
+def fake_cupy() -> bool:
+    """True when ``cuda`` is the CPU stand-in for CuPy (``TINYGAN_FAKE_CUPY=1``), not a GPU."""
+    return FAKE_CUPY
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,10 @@
 Tests marked ``gpu`` need CuPy and a visible GPU and are skipped otherwise
 (run them with ``pytest -m gpu``).  The tests at the top check the error a
 user gets when asking for ``device='cuda'`` without one; they run everywhere.
+The gpu tests also run on the CPU stand-in for CuPy (``TINYGAN_FAKE_CUPY=1``,
+``tests/fakecupy``), which the default ``pytest`` does once through
+``tests/test_cuda_standin.py``: there they check the launchers and the CUDA
+sources (host builds), not CuPy's numerics.
 
 Tolerances: float64 to ~1e-12; float32 to a few ulp for the element-wise
 kernels (NVRTC contracts a*b + c into FMAs, CuPy flushes float32 subnormals

@@ -21,7 +21,9 @@ Runs in CI (no GPU, usually no CUDA toolkit):
   and, since it compiles every source, it catches syntax and type errors even
   where neither nvcc nor NVRTC is installed (CI).
 
-Each check skips, with the reason, when its tool is missing.
+Each check skips, with the reason, when its tool is missing.  The translation
+unit and the host build live in ``tests/fakecupy/hostbuild.py``, shared with
+the CPU stand-in for CuPy (``tests/fakecupy``, ``tests/test_cuda_standin.py``).
 """
 from __future__ import annotations
 
@@ -37,130 +39,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# The translation unit and the host build are shared with the CPU stand-in for CuPy
+# (tests/fakecupy), which runs the same host build whenever tinygan launches a kernel there.
+from fakecupy.hostbuild import CompileError, translation_unit
+from fakecupy.hostbuild import compile_host as _compile_host
+from fakecupy.hostbuild import host_compiler as _host_compiler
 from tinygan.kernels.cuda import sources as S
 
 ARCHS = ("sm_80", "sm_90")
-_CTYPE = {"float32": "float", "float64": "double", "bool": "bool", "int32": "int",
-          "int64": "long long"}
 
 
 # ---------------------------------------------------------------------------
-# one translation unit from the registry
+# compilers: nvcc, NVRTC (ctypes); the host C++ build is fakecupy.hostbuild's
 # ---------------------------------------------------------------------------
-
-def _elementwise_wrapper(r: S.Rendered, uid: str) -> str:
-    """A ``__global__`` function equivalent to CuPy's ElementwiseKernel for ``r``."""
-    src = r.source
-    params, body = [], []
-    ins = S.parse_params(r.in_params)
-    outs = S.parse_params(r.out_params)
-    for is_out, plist in ((False, ins), (True, outs)):
-        for raw, typ, name in plist:
-            ctype = _CTYPE[typ]
-            const = "" if is_out else "const "
-            if name in src.scalars:
-                assert not is_out, f"{src.name}: output {name} cannot be a scalar"
-                params.append(f"const {ctype} {name}")
-            elif raw:
-                params.append(f"{const}{ctype}* __restrict__ {name}")
-            else:
-                params.append(f"{const}{ctype}* __restrict__ _raw_{name}")
-                body.append(f"{const}{ctype} &{name} = _raw_{name}[i];")
-    (fn,) = r.function_names
-    return f"""
-namespace tg_{uid} {{
-{r.preamble}
-extern "C" __global__ void {fn}({", ".join(params)}, const long long _n) {{
-    for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < _n;
-         i += (long long)gridDim.x * blockDim.x) {{
-        {" ".join(body)}
-        {src.operation};
-    }}
-}}
-}}  // namespace tg_{uid}
-"""
-
-
-def _reduction_wrapper(r: S.Rendered, uid: str) -> str:
-    """A ``__global__`` function equivalent to CuPy's ReductionKernel for ``r``.
-
-    Inputs are (in_size,) arrays laid out so that element j belongs to output
-    ``j % out_size`` (channels last); each thread reduces one output.
-    """
-    src = r.source
-    params, loads, stores = [], [], []
-    for raw, typ, name in S.parse_params(r.in_params):
-        ctype = _CTYPE[typ]
-        if name in src.scalars:
-            params.append(f"const {ctype} {name}")
-        else:
-            params.append(f"const {ctype}* __restrict__ _raw_{name}")
-            loads.append(f"const {ctype} {name} = _raw_{name}[_j];")
-    for raw, typ, name in S.parse_params(r.out_params):
-        ctype = _CTYPE[typ]
-        params.append(f"{ctype}* __restrict__ _raw_{name}")
-        stores.append(f"{ctype} &{name} = _raw_{name}[_i];")
-    (fn,) = r.function_names
-    return f"""
-namespace tg_{uid} {{
-{r.preamble}
-#define REDUCE(a, b) ({src.reduce_expr})
-#define POST_MAP(a) ({src.post_map_expr})
-typedef {r.reduce_type} _type_reduce;
-extern "C" __global__ void {fn}({", ".join(params)}, const long long _in_size,
-                                const long long _out_size) {{
-    for (long long _i = (long long)blockIdx.x * blockDim.x + threadIdx.x; _i < _out_size;
-         _i += (long long)gridDim.x * blockDim.x) {{
-        _type_reduce _s = _type_reduce({src.identity});
-        for (long long _j = _i; _j < _in_size; _j += _out_size) {{
-            {" ".join(loads)}
-            _type_reduce _a = static_cast<_type_reduce>({src.map_expr});
-            _s = REDUCE(_s, _a);
-        }}
-        {" ".join(stores)}
-        POST_MAP(_s);
-    }}
-}}
-#undef REDUCE
-#undef POST_MAP
-}}  // namespace tg_{uid}
-"""
-
-
-def translation_unit(registry=None, prefix: str = "", dtypes=None) -> tuple[str, list[str]]:
-    """Every variant of every entry as one CUDA source, and the kernel symbols it defines.
-
-    Each variant sits in its own namespace (its ``scalar_t``/``index_t``
-    typedefs stay local); the ``extern "C"`` kernel names are unique because
-    :func:`sources.render` suffixes them with the dtype (and index type).
-    """
-    registry = S.REGISTRY if registry is None else registry
-    parts, names = [], []
-    for k, (name, entry) in enumerate(registry.items()):
-        for v, (dtype, itype) in enumerate(S.variants(entry)):
-            if dtypes is not None and dtype not in dtypes:
-                continue
-            r = S.render(entry, dtype, itype)
-            uid = f"{prefix}{k}_{v}"
-            if entry.kind == "raw":
-                parts.append(f"namespace tg_{uid} {{\n{r.code}\n}}  // namespace tg_{uid}\n")
-            elif entry.kind == "elementwise":
-                parts.append(_elementwise_wrapper(r, uid))
-            elif entry.kind == "reduction":
-                parts.append(_reduction_wrapper(r, uid))
-            else:  # pragma: no cover - registry validation catches this
-                raise AssertionError(f"unknown kind {entry.kind!r}")
-            names += r.function_names
-    return "\n".join(parts), names
-
-
-# ---------------------------------------------------------------------------
-# compilers: nvcc, NVRTC (ctypes), host C++
-# ---------------------------------------------------------------------------
-
-class CompileError(Exception):
-    pass
-
 
 def _nvcc() -> str | None:
     return shutil.which("nvcc")
@@ -449,36 +340,9 @@ def _compile_cupy_code(source: str, options: tuple, arch: str) -> None:
 # host emulation: the same source, compiled as C++ and run on the CPU
 # ---------------------------------------------------------------------------
 
-_HOST_PRELUDE = r"""
-#include <cmath>
-using std::sqrt;
-struct tinygan_uint3 { unsigned int x, y, z; };
-static tinygan_uint3 threadIdx = {0, 0, 0}, blockIdx = {0, 0, 0};
-static tinygan_uint3 blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
-extern "C" void tinygan_emulate_thread(unsigned grid, unsigned block, unsigned b, unsigned t) {
-    gridDim.x = grid; blockDim.x = block; blockIdx.x = b; threadIdx.x = t;
-}
-#define __global__
-#define __device__
-"""
-
-
-def _host_compiler() -> str | None:
-    for cxx in (os.environ.get("CXX"), "c++", "g++", "clang++"):
-        if cxx and shutil.which(cxx):
-            return shutil.which(cxx)
-    return None
-
-
 def compile_host(source: str, workdir: Path) -> Path:
     """The CUDA translation unit compiled as C++ into a host shared library; raises CompileError."""
-    cpp, so = workdir / "emulate.cpp", workdir / "emulate.so"
-    cpp.write_text(_HOST_PRELUDE + source)
-    proc = subprocess.run([_host_compiler(), "-std=c++17", "-O1", "-ffp-contract=off", "-shared",
-                           "-fPIC", "-o", str(so), str(cpp)], capture_output=True, text=True, timeout=300)
-    if proc.returncode != 0:
-        raise CompileError(proc.stderr)
-    return so
+    return _compile_host(source, workdir)
 
 
 _NO_CXX = pytest.mark.skipif(_host_compiler() is None, reason="no C++ compiler for the host emulation")

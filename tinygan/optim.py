@@ -103,6 +103,12 @@ class Optimizer:
         zero_grads((p for _, p in self.params()), set_to_none)
 
     def step(self) -> None:
+        """Update every parameter that has a gradient.
+
+        A gradient of another float dtype than its parameter (float64 on a
+        float32 parameter, say) is cast to the parameter's dtype first, on
+        the CPU and the GPU alike.
+        """
         for group, p in self.params():
             if p.grad is None:
                 continue
@@ -110,6 +116,10 @@ class Optimizer:
             if get_array_module(g) is not get_array_module(p.data):
                 raise ValueError(f"{type(self).__name__}.step: gradient on a different device from its "
                                  f"parameter of shape {p.shape}")
+            if g.dtype != p.data.dtype:
+                # e.g. a float64 gradient on a float32 parameter: step in the parameter's dtype, the same
+                # on both devices (the fused CUDA kernels take one dtype; NumPy would cast in place)
+                g = g.astype(p.data.dtype)
             state = self.state.setdefault(id(p), {})
             _follow_device(state, p)
             self._update(group, p, g, state)

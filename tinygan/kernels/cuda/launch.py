@@ -11,6 +11,14 @@ on-disk cache (``~/.cupy/kernel_cache``).  Before each launch the arguments'
 array module, dtype, shape and contiguity are checked, and a mismatch raises a
 ``TypeError``/``ValueError`` that names the kernel; host scalars are passed as
 NumPy scalars of the array dtype, so nothing is promoted to float64 (NEP 50).
+
+All host-side arithmetic -- grid sizes, the index width, the raw kernels'
+integer arguments, the optimizers' folded scalars, batch norm's counts and
+its two-stage split, the memory order the element-wise kernels iterate in --
+lives in the pure functions of the first section, which take shapes, strides
+and numbers (no CuPy) and are tested on the CPU against the NumPy twins
+(``tests/test_cuda_standin.py``).  The launchers below only check, allocate
+and launch; CI runs them on a CPU stand-in for CuPy (``tests/fakecupy``).
 """
 from __future__ import annotations
 
@@ -28,11 +36,180 @@ __all__ = [
     "leaky_relu_forward", "leaky_relu_scale", "leaky_relu_backward",
     "batch_norm_forward", "batch_norm_backward",
     "adam_step_", "rmsprop_step_",
+    # pure host-side arithmetic
+    "grid_size", "index_type", "extent", "im2col_plan", "col2im_plan", "memory_order",
+    "adam_scalars", "rmsprop_scalars", "reduce_count", "two_stage_groups", "channels_last_rows",
 ]
 
 _BLOCK = 256                       # threads per block for the raw kernels
 _MAX_GRID = 2**31 - 1              # gridDim.x limit (the kernels loop, grid-stride)
 _INT32_LIMIT = 2**30               # int32 indexing when every flat index (+ one grid) fits
+_STAGE1_OUTPUTS = 16384            # batch norm: aim stage 1 of a channels-last reduction at this many outputs
+_MIN_GROUP_ROWS = 16               # ... each summing at least this many rows
+_MIN_TWO_STAGE_ROWS = 1024         # ... and only when M is at least this (a small M is one cheap launch)
+
+
+# ---------------------------------------------------------------------------
+# host-side arithmetic: pure functions of shapes, strides and numbers (no CuPy)
+# ---------------------------------------------------------------------------
+
+def grid_size(total: int, block: int = _BLOCK) -> int:
+    """Blocks for ``total`` elements at ``block`` threads each: ceil(total / block), at most gridDim.x's limit.
+
+    The raw kernels loop grid-stride, so a capped grid still covers every
+    element; ``total`` must be positive (an empty launch is skipped).
+    """
+    if total < 1 or block < 1:
+        raise ValueError(f"grid_size: total and block must be positive, got {total} and {block}")
+    return min((total + block - 1) // block, _MAX_GRID)
+
+
+def index_type(largest: int, limit: int | None = None) -> str:
+    """``"int32"`` when every flat index the kernel computes is below the limit, else ``"int64"``.
+
+    ``largest`` is the largest index the kernel can form: the bigger of the
+    element count and the farthest memory offset it reads, plus one grid of
+    threads (the grid-stride loop's last increment).  The limit is 2^30,
+    leaving headroom below 2^31 for the intermediate products.
+    """
+    return "int32" if largest < (_INT32_LIMIT if limit is None else limit) else "int64"
+
+
+def extent(shape, strides) -> int:
+    """Largest |flat offset| (in elements) of an element of a strided array."""
+    return sum(abs(st) * (n - 1) for n, st in zip(shape, strides) if n > 0)
+
+
+def im2col_plan(kernel: str, x_shape, x_strides, kernel_hw, stride, out_hw) -> dict:
+    """Everything :func:`im2col_nhwc` computes on the host, from ``x_pad``'s shape and element strides.
+
+    Returns ``{"cols_shape", "total", "index_type", "grid", "args"}`` where
+    ``args`` are the kernel's integer arguments after the two pointers, in
+    its parameter order: ``total, sN, sH, sW, sC, C, kh, kw, sh, sw, Ho, Wo``.
+    Checks the window arithmetic (``ValueError`` naming ``kernel``).
+    """
+    if len(x_shape) != 4:
+        raise ValueError(f"CUDA kernel {kernel}: x_pad must be 4-D, got shape {tuple(x_shape)}")
+    N, Hp, Wp, C = (int(v) for v in x_shape)
+    kh, kw = _positive_pair(kernel, "kernel_hw", kernel_hw)
+    sh, sw = _positive_pair(kernel, "stride", stride)
+    Ho, Wo = _positive_pair(kernel, "out_hw", out_hw)
+    _check_windows(kernel, (Hp, Wp), (kh, kw), (sh, sw), (Ho, Wo))
+    cols_shape = (N * Ho * Wo, kh * kw * C)
+    total = cols_shape[0] * cols_shape[1]
+    largest = max(total, extent(x_shape, x_strides)) + _BLOCK
+    sN, sH, sW, sC = (int(v) for v in x_strides)
+    return {"cols_shape": cols_shape, "total": total, "index_type": index_type(largest),
+            "grid": grid_size(total) if total else 0,
+            "args": (total, sN, sH, sW, sC, C, kh, kw, sh, sw, Ho, Wo)}
+
+
+def col2im_plan(kernel: str, dcols_shape, dcols_strides, padded_hw, kernel_hw, stride, out_hw) -> dict:
+    """Everything :func:`col2im_nhwc` computes on the host (see :func:`im2col_plan`).
+
+    ``args``: ``total, sR, sK, Hp, Wp, C, kh, kw, sh, sw, Ho, Wo``; also
+    ``"dx_shape"`` (N, Hp, Wp, C).
+    """
+    if len(dcols_shape) != 2:
+        raise ValueError(f"CUDA kernel {kernel}: dcols must be 2-D, got shape {tuple(dcols_shape)}")
+    Hp, Wp = _positive_pair(kernel, "padded_hw", padded_hw)
+    kh, kw = _positive_pair(kernel, "kernel_hw", kernel_hw)
+    sh, sw = _positive_pair(kernel, "stride", stride)
+    Ho, Wo = _positive_pair(kernel, "out_hw", out_hw)
+    rows, row_len = (int(v) for v in dcols_shape)
+    if rows % (Ho * Wo) or row_len % (kh * kw):
+        raise ValueError(f"CUDA kernel {kernel}: dcols of shape {(rows, row_len)} is not "
+                         f"(N*{Ho}*{Wo}, {kh}*{kw}*C)")
+    _check_windows(kernel, (Hp, Wp), (kh, kw), (sh, sw), (Ho, Wo))
+    N, C = rows // (Ho * Wo), row_len // (kh * kw)
+    dx_shape = (N, Hp, Wp, C)
+    total = N * Hp * Wp * C
+    largest = max(total, extent(dcols_shape, dcols_strides)) + _BLOCK
+    sR, sK = (int(v) for v in dcols_strides)
+    return {"dx_shape": dx_shape, "total": total, "index_type": index_type(largest),
+            "grid": grid_size(total) if total else 0,
+            "args": (total, sR, sK, Hp, Wp, C, kh, kw, sh, sw, Ho, Wo)}
+
+
+def memory_order(shape, strides) -> tuple[int, ...]:
+    """The axes of an array from the largest |stride| to the smallest (size-1 axes first).
+
+    Transposing every operand of an element-wise kernel by this permutation
+    makes a dense array (an NHWC buffer seen as NCHW, say) C-contiguous, so
+    CuPy's indexer merges its dimensions into one instead of walking a 4-D
+    index with stride C in the innermost loop.  The identity for a
+    C-contiguous array.
+    """
+    return tuple(sorted(range(len(shape)), key=lambda d: (shape[d] != 1, -abs(strides[d]), d)))
+
+
+def adam_scalars(*, lr: float, beta1: float, beta2: float, eps: float, step: int,
+                 weight_decay: float = 0.0) -> tuple[float, ...]:
+    """The ``adam_step`` kernel's scalar arguments, in its parameter order, as Python floats.
+
+    ``(beta1, 1 - beta1, beta2, 1 - beta2, sqrt(1 - beta2^t), eps, lr / (1 - beta1^t), weight_decay)``:
+    the bias corrections folded on the host exactly as the NumPy twin
+    (``tinygan.kernels.optim.adam_step_``) and ``torch.optim.Adam`` do::
+
+        p = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+    """
+    if step < 1:
+        raise ValueError(f"CUDA kernel adam_step: step must be >= 1, got {step}")
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
+    step_size = lr / bias_correction1
+    return (beta1, 1 - beta1, beta2, 1 - beta2, bias_correction2_sqrt, eps, step_size, weight_decay)
+
+
+def rmsprop_scalars(*, lr: float, alpha: float, eps: float, weight_decay: float, momentum: float,
+                    centered: bool) -> tuple:
+    """The ``rmsprop_step`` kernel's scalar arguments, in its parameter order.
+
+    ``(alpha, 1 - alpha, eps, lr, weight_decay, momentum, use_momentum, centered)``.
+    """
+    return (alpha, 1 - alpha, eps, lr, weight_decay, momentum, bool(momentum > 0), bool(centered))
+
+
+def reduce_count(shape) -> int:
+    """M, the number of values per channel batch norm averages: size / C for (N, C, ...) inputs."""
+    c = int(shape[1])
+    return math.prod(int(v) for v in shape) // c if c else 0
+
+
+def channels_last_rows(shape, strides) -> bool:
+    """True when (N, C, *spatial) can be seen as (M, C) rows of a C-contiguous buffer without a copy.
+
+    An NHWC buffer seen as NCHW (what the convolution kernels return), or a
+    contiguous (N, C) matrix.  ``strides`` in elements.
+    """
+    ndim = len(shape)
+    perm = (0,) + tuple(range(2, ndim)) + (1,)
+    expect = 1
+    for d in reversed(perm):
+        if shape[d] != 1 and strides[d] != expect:
+            return False
+        expect *= shape[d]
+    return True
+
+
+@functools.lru_cache(maxsize=256)
+def two_stage_groups(m: int, c: int) -> int:
+    """How many row groups the first stage of a channels-last batch-norm reduction uses (1: one stage).
+
+    CuPy reduces an (M, C) matrix over its rows with about C/32 blocks: a few
+    blocks for a whole GPU.  Splitting the M rows into G groups first (an
+    (G, M/G, C) sum over axis 1, G*C outputs, then a G-row sum) gives it work
+    for every SM.  G is a power of two dividing M, aiming at
+    ``_STAGE1_OUTPUTS`` outputs with at least ``_MIN_GROUP_ROWS`` rows each;
+    below 4 groups, or for M < ``_MIN_TWO_STAGE_ROWS``, one stage is kept.
+    """
+    if m < _MIN_TWO_STAGE_ROWS or c < 1:
+        return 1
+    g = m & -m                                         # the largest power of two dividing m
+    cap = min(max(1, _STAGE1_OUTPUTS // c), m // _MIN_GROUP_ROWS)
+    while g > cap:
+        g //= 2
+    return g if g >= 4 else 1
 
 
 # ---------------------------------------------------------------------------
@@ -121,11 +298,6 @@ def _element_strides(kernel: str, name: str, a) -> tuple[int, ...]:
     return tuple(s // a.itemsize for s in a.strides)
 
 
-def _extent(shape, strides) -> int:
-    """Largest |flat offset| of an element of a strided array (for the index width)."""
-    return sum(abs(st) * (n - 1) for n, st in zip(shape, strides) if n > 0)
-
-
 def _positive_pair(kernel: str, name: str, v) -> tuple[int, int]:
     """:func:`~tinygan.kernels.args.pair`, and both numbers must be >= 1 (sizes and strides)."""
     a, b = pair(v, name, f"CUDA kernel {kernel}")
@@ -142,13 +314,22 @@ def _check_windows(kernel, padded_hw, kernel_hw, stride, out_hw) -> None:
                          f"{(sh, sw)} do not fit in the padded image {(Hp, Wp)}")
 
 
-def _launch_raw(name: str, dtype: np.dtype, total: int, largest: int, args) -> None:
-    """Launch raw kernel ``name`` over ``total`` elements (grid-stride loop)."""
-    index_type = "int32" if largest < _INT32_LIMIT else "int64"
-    itype = np.int32 if index_type == "int32" else np.int64
-    grid = min((total + _BLOCK - 1) // _BLOCK, _MAX_GRID)
-    kern = _raw_kernel(name, dtype.name, index_type)
-    kern((grid,), (_BLOCK,), tuple(a if is_cupy_array(a) else itype(a) for a in args))
+def _launch_raw(name: str, dtype: np.dtype, plan: dict, arrays) -> None:
+    """Launch raw kernel ``name`` as ``plan`` says (:func:`im2col_plan`): the arrays, then its integers."""
+    itype = np.int32 if plan["index_type"] == "int32" else np.int64
+    kern = _raw_kernel(name, dtype.name, plan["index_type"])
+    kern((plan["grid"],), (_BLOCK,), tuple(arrays) + tuple(itype(v) for v in plan["args"]))
+
+
+def _permuted(order, *arrays):
+    """Each array (of the order's ndim) transposed by ``order``; others (scalars, None) as they are."""
+    if order == tuple(range(len(order))):
+        return arrays
+    return tuple(a.transpose(order) if getattr(a, "ndim", -1) == len(order) else a for a in arrays)
+
+
+def _elements(a) -> tuple[int, ...]:
+    return tuple(s // a.itemsize for s in a.strides)
 
 
 # ---------------------------------------------------------------------------
@@ -167,19 +348,12 @@ def im2col_nhwc(x_pad, kernel_hw, stride, out_hw):
     name = "im2col_nhwc"
     dtype = _check_arrays(name, x_pad=x_pad)
     _check_ndim(name, "x_pad", x_pad, 4)
-    sN, sH, sW, sC = _element_strides(name, "x_pad", x_pad)
-    N, Hp, Wp, C = (int(s) for s in x_pad.shape)
-    kh, kw = _positive_pair(name, "kernel_hw", kernel_hw)
-    sh, sw = _positive_pair(name, "stride", stride)
-    Ho, Wo = _positive_pair(name, "out_hw", out_hw)
-    _check_windows(name, (Hp, Wp), (kh, kw), (sh, sw), (Ho, Wo))
+    plan = im2col_plan(name, x_pad.shape, _element_strides(name, "x_pad", x_pad), kernel_hw, stride, out_hw)
     cp = cupy_module()
     with x_pad.device:
-        cols = cp.empty((N * Ho * Wo, kh * kw * C), dtype=dtype)      # (N*Ho*Wo, kh*kw*C)
-        if cols.size:
-            largest = max(cols.size, _extent(x_pad.shape, (sN, sH, sW, sC))) + _BLOCK
-            _launch_raw(name, dtype, cols.size, largest,
-                        (x_pad, cols, cols.size, sN, sH, sW, sC, C, kh, kw, sh, sw, Ho, Wo))
+        cols = cp.empty(plan["cols_shape"], dtype=dtype)               # (N*Ho*Wo, kh*kw*C)
+        if plan["total"]:
+            _launch_raw(name, dtype, plan, (x_pad, cols))
     return cols
 
 
@@ -196,30 +370,25 @@ def col2im_nhwc(dcols, padded_hw, kernel_hw, stride, out_hw):
     name = "col2im_nhwc"
     dtype = _check_arrays(name, dcols=dcols)
     _check_ndim(name, "dcols", dcols, 2)
-    sR, sK = _element_strides(name, "dcols", dcols)
-    Hp, Wp = _positive_pair(name, "padded_hw", padded_hw)
-    kh, kw = _positive_pair(name, "kernel_hw", kernel_hw)
-    sh, sw = _positive_pair(name, "stride", stride)
-    Ho, Wo = _positive_pair(name, "out_hw", out_hw)
-    rows, row_len = (int(s) for s in dcols.shape)
-    if rows % (Ho * Wo) or row_len % (kh * kw):
-        raise ValueError(f"CUDA kernel {name}: dcols of shape {(rows, row_len)} is not "
-                         f"(N*{Ho}*{Wo}, {kh}*{kw}*C)")
-    _check_windows(name, (Hp, Wp), (kh, kw), (sh, sw), (Ho, Wo))
-    N, C = rows // (Ho * Wo), row_len // (kh * kw)
+    plan = col2im_plan(name, dcols.shape, _element_strides(name, "dcols", dcols), padded_hw, kernel_hw,
+                       stride, out_hw)
     cp = cupy_module()
     with dcols.device:
-        dx_pad = cp.empty((N, Hp, Wp, C), dtype=dtype)                # (N, Hp, Wp, C)
-        if dx_pad.size:
-            largest = max(dx_pad.size, _extent(dcols.shape, (sR, sK))) + _BLOCK
-            _launch_raw(name, dtype, dx_pad.size, largest,
-                        (dcols, dx_pad, dx_pad.size, sR, sK, Hp, Wp, C, kh, kw, sh, sw, Ho, Wo))
+        dx_pad = cp.empty(plan["dx_shape"], dtype=dtype)               # (N, Hp, Wp, C)
+        if plan["total"]:
+            _launch_raw(name, dtype, plan, (dcols, dx_pad))
     return dx_pad
 
 
 # ---------------------------------------------------------------------------
 # LeakyReLU (twins: tinygan.kernels.activations)
 # ---------------------------------------------------------------------------
+# Every fused element-wise launch passes its operands transposed into the
+# memory order of its main array (memory_order): for an NHWC buffer seen as
+# NCHW the kernel then walks memory in order and CuPy's indexer collapses the
+# iteration to one dimension (two with per-channel operands), instead of a
+# 4-D index with stride C innermost.  The outputs are allocated with
+# empty_like (x's layout) and returned untransposed.
 
 def leaky_relu_forward(x, slope: float):
     """``y = x if x > 0 else slope x`` and ``mask = x > 0`` in one pass (layout of x kept)."""
@@ -229,7 +398,9 @@ def leaky_relu_forward(x, slope: float):
     with x.device:
         y = cp.empty_like(x)                                           # same layout as x
         mask = cp.empty_like(x, dtype=np.bool_)
-        _elementwise_kernel(name, dtype.name)(x, dtype.type(slope), y, mask)
+        order = memory_order(x.shape, _elements(x))
+        xo, yo, mo = _permuted(order, x, y, mask)
+        _elementwise_kernel(name, dtype.name)(xo, dtype.type(slope), yo, mo)
     return y, mask
 
 
@@ -243,7 +414,8 @@ def leaky_relu_scale(mask, slope: float, dtype):
     cp = cupy_module()
     with mask.device:
         s = cp.empty_like(mask, dtype=dtype)
-        _elementwise_kernel(name, dtype.name)(mask, dtype.type(slope), s)
+        mo, so = _permuted(memory_order(mask.shape, _elements(mask)), mask, s)
+        _elementwise_kernel(name, dtype.name)(mo, dtype.type(slope), so)
     return s
 
 
@@ -256,7 +428,8 @@ def leaky_relu_backward(g, mask, slope: float):
     cp = cupy_module()
     with g.device:
         dx = cp.empty_like(g)
-        _elementwise_kernel(name, dtype.name)(g, mask, dtype.type(slope), dx)
+        go, mo, dxo = _permuted(memory_order(g.shape, _elements(g)), g, mask, dx)
+        _elementwise_kernel(name, dtype.name)(go, mo, dtype.type(slope), dxo)
     return dx
 
 
@@ -274,26 +447,52 @@ def _channel_vector(kernel, name, v, c, dtype, cs, fill):
     return v.reshape(cs)
 
 
+def _row_groups(*arrays):
+    """``(G, M/G, C)`` views of channels-last (N, C, ...) arrays for a two-stage reduction, or None.
+
+    None when an array is not channels-last (:func:`channels_last_rows`) or
+    :func:`two_stage_groups` keeps one stage.
+    """
+    shape = tuple(arrays[0].shape)
+    if len(shape) < 2 or not all(channels_last_rows(a.shape, _elements(a)) for a in arrays):
+        return None
+    c, m = int(shape[1]), reduce_count(shape)
+    g = two_stage_groups(m, c)
+    if g == 1:
+        return None
+    perm = (0,) + tuple(range(2, len(shape))) + (1,)
+    return tuple(a.transpose(perm).reshape(g, m // g, c) for a in arrays)
+
+
 def batch_norm_forward(x, gamma, beta, eps: float, axes, cs):
     """Training-mode batch norm; returns ``y, mean, var, xhat, invstd`` as the NumPy twin.
 
     ``axes`` are the reduced axes ((0,) or (0, 2, 3)) and ``cs`` the
     broadcastable channel shape ((1, C) or (1, C, 1, 1)).  Statistics come from
     CuPy reductions (the variance from one fused sum of squares, no centred
-    temporary); ``xhat`` and ``y`` from one fused kernel that keeps x's layout
-    (an NHWC-backed NCHW view stays NHWC).
+    temporary), in two stages for a channels-last input (:func:`two_stage_groups`);
+    ``xhat`` and ``y`` from one fused kernel that keeps x's layout (an
+    NHWC-backed NCHW view stays NHWC) and walks x in memory order.
     """
     name = "batch_norm_forward"
     dtype = _check_arrays(name, x=x, gamma=gamma, beta=beta)
     dt = dtype.type
     c = int(x.shape[1])
-    m = x.size // c
+    m = reduce_count(x.shape)
     cp = cupy_module()
+    sumsq = _reduction_kernel("batch_norm_centered_sumsq", dtype.name)
     with x.device:
-        mean = x.mean(axis=axes)                                       # (C,)
-        # var = 1/M sum (x - mu_c)^2
-        var = _reduction_kernel("batch_norm_centered_sumsq", dtype.name)(
-            x, mean.reshape(cs), axis=axes)                            # (C,)
+        groups = _row_groups(x)
+        if groups is None:
+            mean = x.sum(axis=axes)                                    # (C,)
+            mean /= dt(m)
+            # var = 1/M sum (x - mu_c)^2
+            var = sumsq(x, mean.reshape(cs), axis=axes)                # (C,)
+        else:
+            (x3,) = groups                                             # (G, M/G, C)
+            mean = x3.sum(axis=1).sum(axis=0)                          # (C,)
+            mean /= dt(m)
+            var = sumsq(x3, mean.reshape(1, 1, c), axis=1).sum(axis=0)  # (C,)
         var /= dt(m)
         invstd = dt(1) / cp.sqrt(var + dt(eps))                        # (C,)
         g = _channel_vector(name, "gamma", gamma, c, dtype, cs, 1)
@@ -301,8 +500,9 @@ def batch_norm_forward(x, gamma, beta, eps: float, axes, cs):
         xhat = cp.empty_like(x)                                        # same layout as x
         # without an affine transform y = xhat * 1 + 0 = xhat exactly: write it in place
         y = xhat if gamma is None and beta is None else cp.empty_like(x)
-        _elementwise_kernel("batch_norm_normalize", dtype.name)(
-            x, mean.reshape(cs), invstd.reshape(cs), g, b, xhat, y)
+        operands = _permuted(memory_order(x.shape, _elements(x)),
+                             x, mean.reshape(cs), invstd.reshape(cs), g, b, xhat, y)
+        _elementwise_kernel("batch_norm_normalize", dtype.name)(*operands)
     return y, mean, var, xhat, invstd
 
 
@@ -315,17 +515,24 @@ def batch_norm_backward(g, xhat, invstd, gamma, axes, cs):
     dtype = _check_arrays(name, g=g, xhat=xhat, invstd=invstd, gamma=gamma)
     _check_same_shape(name, g=g, xhat=xhat)
     dt = dtype.type
-    c = int(g.shape[1])
-    m = g.size // c
+    m = reduce_count(g.shape)
     cp = cupy_module()
+    dot = _reduction_kernel("batch_norm_dot", dtype.name)
     with g.device:
-        dbeta = g.sum(axis=axes)                                       # (C,)
-        dgamma = _reduction_kernel("batch_norm_dot", dtype.name)(g, xhat, axis=axes)   # (C,)
+        groups = _row_groups(g, xhat)
+        if groups is None:
+            dbeta = g.sum(axis=axes)                                   # (C,)
+            dgamma = dot(g, xhat, axis=axes)                           # (C,)
+        else:
+            g3, xhat3 = groups                                         # (G, M/G, C)
+            dbeta = g3.sum(axis=1).sum(axis=0)                         # (C,)
+            dgamma = dot(g3, xhat3, axis=1).sum(axis=0)                # (C,)
         scale = invstd if gamma is None else gamma * invstd            # (C,)
         dx = cp.empty_like(g)
-        _elementwise_kernel("batch_norm_backward", dtype.name)(
-            g, xhat, (dbeta / dt(m)).reshape(cs), (dgamma / dt(m)).reshape(cs),
-            scale.reshape(cs), dx)
+        operands = _permuted(memory_order(g.shape, _elements(g)),
+                             g, xhat, (dbeta / dt(m)).reshape(cs), (dgamma / dt(m)).reshape(cs),
+                             scale.reshape(cs), dx)
+        _elementwise_kernel("batch_norm_backward", dtype.name)(*operands)
     return dx, dgamma, dbeta
 
 
@@ -337,7 +544,8 @@ def adam_step_(p, g, m, v, *, lr: float, beta1: float, beta2: float, eps: float,
                weight_decay: float = 0.0) -> None:
     """One fused in-place Adam step over ``p``, ``m`` and ``v`` (as ``torch.optim.Adam``).
 
-    Bias corrections are folded on the host, exactly as in the NumPy twin::
+    Bias corrections are folded on the host by :func:`adam_scalars`, exactly
+    as in the NumPy twin::
 
         step_size = lr / (1 - b1^t),   denom = sqrt(v) / sqrt(1 - b2^t) + eps
     """
@@ -345,13 +553,10 @@ def adam_step_(p, g, m, v, *, lr: float, beta1: float, beta2: float, eps: float,
     dtype = _check_arrays(name, p=p, g=g, m=m, v=v)
     _check_same_shape(name, p=p, g=g, m=m, v=v)
     dt = dtype.type
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2_sqrt = math.sqrt(1 - beta2 ** step)
-    step_size = lr / bias_correction1
+    scalars = adam_scalars(lr=lr, beta1=beta1, beta2=beta2, eps=eps, step=step, weight_decay=weight_decay)
+    go, po, mo, vo = _permuted(memory_order(p.shape, _elements(p)), g, p, m, v)
     with p.device:
-        _elementwise_kernel(name, dtype.name)(
-            g, dt(beta1), dt(1 - beta1), dt(beta2), dt(1 - beta2), dt(bias_correction2_sqrt),
-            dt(eps), dt(step_size), dt(weight_decay), p, m, v)
+        _elementwise_kernel(name, dtype.name)(go, *(dt(s) for s in scalars), po, mo, vo)
 
 
 def rmsprop_step_(p, g, v, buf, gavg, *, lr: float, alpha: float, eps: float, weight_decay: float,
@@ -360,6 +565,10 @@ def rmsprop_step_(p, g, v, buf, gavg, *, lr: float, alpha: float, eps: float, we
 
     ``buf`` is needed when ``momentum > 0`` and ``gavg`` when ``centered``;
     otherwise they may be None (a one-element dummy is passed, never touched).
+    The optional buffers are ``raw`` in the kernel, indexed by the element
+    index ``i`` in the C order of the parameter's shape (CuPy reads a raw
+    array through its strides), so the operands are *not* permuted into
+    memory order here: every layout is correct, a transposed one slower.
     """
     name = "rmsprop_step"
     use_momentum = momentum > 0
@@ -372,10 +581,12 @@ def rmsprop_step_(p, g, v, buf, gavg, *, lr: float, alpha: float, eps: float, we
     dtype = _check_arrays(name, p=p, g=g, v=v, buf=buf, gavg=gavg)
     _check_same_shape(name, p=p, g=g, v=v, buf=buf, gavg=gavg)
     dt = dtype.type
+    alpha_, one_minus_alpha, eps_, lr_, wd, mu, use_mu, centered_ = rmsprop_scalars(
+        lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered)
     cp = cupy_module()
     with p.device:
         dummy = cp.empty((1,), dtype=dtype) if buf is None or gavg is None else None
         _elementwise_kernel(name, dtype.name)(
-            g, dt(alpha), dt(1 - alpha), dt(eps), dt(lr), dt(weight_decay), dt(momentum),
-            np.bool_(use_momentum), np.bool_(centered), p, v,
+            g, dt(alpha_), dt(one_minus_alpha), dt(eps_), dt(lr_), dt(wd), dt(mu),
+            np.bool_(use_mu), np.bool_(centered_), p, v,
             dummy if buf is None else buf, dummy if gavg is None else gavg)
