@@ -1,6 +1,10 @@
 """WGAN-GP (Gulrajani et al. 2017): the Lipschitz constraint as a gradient penalty.
 
-    python examples/wgan_gp.py                  # a few minutes on 2 CPU cores; writes runs/wgan_gp/
+What it shows: second derivatives at work.  The penalty is a function of the critic's
+gradient, so training the critic differentiates a gradient (tinygan.grad with
+create_graph=True), the path tinygan's gradgradcheck tests check.
+
+    python examples/wgan_gp.py                  # 100 steps: about 3 minutes on 2 CPU cores; writes runs/wgan_gp/
 
 Equations -> lines:
   L = E[D(G(z))] - E[D(x)] + lambda E[(||grad_x_hat D(x_hat)||_2 - 1)^2]
@@ -14,7 +18,7 @@ from _common import parse
 
 from tinygan.run import TrainConfig, train
 
-args = parse(100, "runs/wgan_gp")
-train(TrainConfig(model="dcgan", loss="wgan-gp", ngf=32, ndf=32, steps=args.steps, seed=args.seed,
-                  out=args.out, sample_every=25, device=args.device), overwrite=args.overwrite)
+args = parse(__doc__, 100, "runs/wgan_gp")
+train(TrainConfig(model="dcgan", loss="wgan-gp", ngf=32, ndf=32, steps=args.steps, batch_size=args.batch_size,
+                  seed=args.seed, out=args.out, sample_every=25, device=args.device), overwrite=args.overwrite)
 print(f"see {args.out}/samples/ (metrics.jsonl has the penalty as 'gp')")

@@ -279,8 +279,10 @@ def test_max_shares_the_gradient_among_ties():
 
 def test_dim_keyword_matches_axis():
     x = leaf(np.random.default_rng(0).standard_normal((2, 3, 4)), "cpu")
-    for name in ("sum", "mean", "var", "max"):
+    for name in ("sum", "mean", "var"):
         np.testing.assert_array_equal(getattr(x, name)(dim=1).numpy(), getattr(x, name)(axis=1).numpy())
+    np.testing.assert_array_equal(x.max(dim=1).values.numpy(), x.max(axis=1).numpy())   # torch: (values, indices)
+    np.testing.assert_array_equal(x.amax(dim=1).numpy(), x.max(axis=1).numpy())
     gradcheck(lambda x: x.mean(dim=(0, 2), keepdims=True), [x])
 
 

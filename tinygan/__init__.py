@@ -22,19 +22,45 @@ work at once.  The packages above it are imported on first attribute access
 engine never pulls in Pillow, matplotlib or the training layer.
 """
 import importlib as _importlib
+import types as _types
+
+import numpy as _np
 
 from tinygan import functional, nn, optim
 from tinygan.autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad
-from tinygan.backend import gpu_available
-from tinygan.creation import cat, ones, ones_like, rand, randn, stack, tensor, zeros, zeros_like
+from tinygan.backend import gpu_available, normalize_device
+from tinygan.creation import (arange, cat, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
+                              rand_like, randint, randn, randn_like, stack, tensor, zeros, zeros_like)
+from tinygan.ops import FUNCTION_FORMS as _FUNCTION_FORMS
+from tinygan.ops import function_forms as _function_forms
+from tinygan.ops import maximum, minimum
 from tinygan.random import get_rng_state, manual_seed, set_rng_state
 
 __version__ = "0.1.0"
 
+# PyTorch's function forms: tinygan.mean(t, dim=1) is t.mean(dim=1), tinygan.max(a, b) the element-wise max, ...
+globals().update(_function_forms())
+
+# dtypes are NumPy's; these names let PyTorch code read as it is (dtype=tinygan.float is np.float32).
+DTYPES = {"float32": _np.float32, "float64": _np.float64, "float": _np.float32, "double": _np.float64,
+          "int64": _np.int64, "long": _np.int64, "int32": _np.int32, "uint8": _np.uint8, "bool": _np.bool_}
+globals().update(DTYPES)
+
+
+def device(name) -> str:
+    """``tinygan.device("cuda:0")`` is ``"cuda"``: devices are plain strings, ``"cpu"`` or ``"cuda"``."""
+    return normalize_device(name)
+
+
+# torch.cuda.is_available() -> tinygan.cuda.is_available()
+cuda = _types.SimpleNamespace(is_available=gpu_available)
+
 __all__ = [
-    "Tensor", "Function", "tensor", "zeros", "ones", "zeros_like", "ones_like", "randn", "rand",
-    "cat", "stack", "no_grad", "enable_grad", "is_grad_enabled", "grad", "manual_seed",
-    "get_rng_state", "set_rng_state", "gpu_available", "functional", "nn", "optim",
+    "Tensor", "Function", "tensor", "from_numpy", "zeros", "ones", "empty", "full", "eye", "arange", "linspace",
+    "zeros_like", "ones_like", "full_like", "randn", "rand", "randint", "randn_like", "rand_like", "cat", "stack",
+    "maximum", "minimum", "no_grad", "enable_grad", "is_grad_enabled", "grad", "manual_seed",
+    "get_rng_state", "set_rng_state", "gpu_available", "device", "cuda", "functional", "nn", "optim",
+    *_FUNCTION_FORMS, *DTYPES,
 ]
 
 # Sub-packages above the engine: imported by __getattr__ on first use, never eagerly.

@@ -14,6 +14,11 @@ micrograd and Chainer's ``FunctionNode``:
   contributions, so a tensor used twice receives the sum of both.
 * After a backward pass the saved tensors are freed unless
   ``retain_graph=True``; a second pass through a freed graph is an error.
+* In-place updates (``t += 1``, ``p.sub_(lr * g)``, ``t.zero_()``, defined in
+  :mod:`tinygan.ops`) are checked as PyTorch checks them: every array's
+  memory has a *version*, bumped by each in-place write; a Function records
+  the versions of what it saved for backward, and backward refuses to run
+  when one has changed since (:func:`bump_version`, :meth:`Function.check_saved`).
 
 The chain rule, as this file implements it: for ``y = f(x_1, ..., x_k)`` and a
 scalar loss ``L``, ``dL/dx_i = J_{f,i}^T dL/dy`` where ``J_{f,i}^T`` is applied
@@ -30,11 +35,12 @@ behind them, and ops installs them onto :class:`Tensor` when it is imported
 from __future__ import annotations
 
 import contextlib
+import weakref
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from tinygan.backend import device_of, get_array_module, to_device, to_numpy
+from tinygan.backend import device_of, get_array_module, scalar_constant, to_device, to_numpy
 
 # ---------------------------------------------------------------------------
 # Grad mode
@@ -61,6 +67,10 @@ def _set_grad_enabled(mode: bool):
 class _GradMode(contextlib.ContextDecorator):
     """Sets grad mode to ``_mode`` on enter and restores the previous mode on exit.
 
+    Three spellings, as in PyTorch: ``with no_grad():``, ``@no_grad()`` and
+    ``@no_grad`` (no parentheses: then the class is called with the function
+    and returns it decorated).
+
     The previous modes are kept on a per-instance *stack*, so one instance may
     be entered re-entrantly: a recursive function decorated with
     ``@no_grad()``, or ``ng = no_grad()`` used in nested ``with ng:`` blocks.
@@ -71,7 +81,15 @@ class _GradMode(contextlib.ContextDecorator):
 
     _mode = True
 
-    def __init__(self):
+    def __new__(cls, func=None):
+        if func is None:
+            return super().__new__(cls)
+        if not callable(func):
+            raise TypeError(f"{cls.__name__}: expected no argument (with {cls.__name__}(): ...) or a function "
+                            f"to decorate (@{cls.__name__}), got {type(func).__name__}")
+        return cls()(func)                             # @no_grad without parentheses
+
+    def __init__(self, func=None):
         self._previous: list[bool] = []
 
     def __enter__(self):
@@ -119,12 +137,22 @@ class Function:
     (a ReLU mask, batch statistics) are plain attributes set in ``forward``,
     and so are non-tensor parameters (stride, axis, ...) set in ``__init__``.
 
+    In-place safety: ``saved_inputs`` lists the inputs whose *values*
+    backward reads (``None``: all of them; ``()``: none, as for ``Add``, whose
+    backward needs only shapes).  Their storage versions are recorded at the
+    call, and :meth:`check_saved` refuses to run backward once one of them
+    has been modified in place; :meth:`saved_output` checks the output the
+    same way.
+
     Usage: ``y = Exp()(x)``, or ``y = Conv2d(stride, padding)(x, w)``.
     """
 
     inputs: tuple["Tensor", ...] = ()
     needs_input_grad: tuple[bool, ...] = ()
+    saved_inputs: tuple[int, ...] | None = None
     _out_data: Any = None
+    _out_version: int = 0
+    _saved_versions: tuple = ()
     _freed: bool = False
 
     # The name used in error messages: "conv2d", "add", ...
@@ -148,6 +176,10 @@ class Function:
         output -> Function -> output keeps memory alive.
         """
         self._check_not_freed()
+        now = _storage_state(self._out_data)[1]
+        if now != self._out_version:
+            raise RuntimeError(_modified_message(self.name, "its output", self._out_data.shape,
+                                                 self._out_version, now, replaced=False))
         t = Tensor(self._out_data)
         if _grad_enabled:
             t.requires_grad = True
@@ -161,15 +193,29 @@ class Function:
                 "(its saved tensors were freed after the first backward); "
                 "pass retain_graph=True to the first backward() or grad() call")
 
+    def check_saved(self) -> None:
+        """Raise if an input that backward reads was modified in place (or its ``.data`` replaced) since the call.
+
+        PyTorch's check and wording: "one of the variables needed for gradient
+        computation has been modified by an inplace operation".
+        """
+        for i, key, version in self._saved_versions:
+            data = self.inputs[i].data
+            now_key, now = _storage_state(data)
+            if (now_key, now) != (key, version):
+                raise RuntimeError(_modified_message(self.name, f"input {i}", data.shape, version, now,
+                                                     replaced=now_key != key))
+
     def release(self) -> None:
         """Free what backward needed, once it has run (unless ``retain_graph``)."""
         self._freed = True
         self.inputs = ()
         self._out_data = None
+        self._saved_versions = ()
 
     def __call__(self, *inputs: Any) -> "Tensor":
         tensors = tuple(x if isinstance(x, Tensor) else None for x in inputs)
-        arrays = tuple(x.data if isinstance(x, Tensor) else x for x in inputs)
+        arrays = tuple(x._data if isinstance(x, Tensor) else x for x in inputs)
         _check_same_device(self.name, tensors)
         out = self.forward(*arrays)
         requires_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
@@ -180,8 +226,66 @@ class Function:
             self.inputs = tuple(t if t is not None else Tensor(a) for t, a in zip(tensors, arrays))
             self.needs_input_grad = tuple(t.requires_grad for t in self.inputs)
             self._out_data = result.data
+            self._out_version = _storage_state(result.data)[1]
+            saved = range(len(tensors)) if self.saved_inputs is None else self.saved_inputs
+            self._saved_versions = tuple((i, *_storage_state(arrays[i])) for i in saved if tensors[i] is not None)
             result.grad_fn = self
         return result
+
+
+def _modified_message(op: str, what: str, shape, expected: int, now: int, replaced: bool) -> str:
+    if replaced:
+        change = ("had its memory replaced (its .data assigned, or an in-place op recorded in the graph) "
+                  f"after {op} saved it")
+    else:
+        change = f"is at version {now}; expected version {expected} instead"
+    return (f"{op}: one of the variables needed for gradient computation has been modified by an inplace "
+            f"operation: {what} of {op}, a tensor of shape {tuple(shape)}, {change}. Do the in-place update "
+            "after backward(), or write it out of place (x = x + 1 instead of x += 1), or clone() the tensor "
+            "before changing it")
+
+
+# ---------------------------------------------------------------------------
+# Storage versions (in-place safety)
+# ---------------------------------------------------------------------------
+
+# id(memory owner) -> how many in-place writes it has seen.  An entry is made by the first
+# write and removed when the owning array is garbage collected (weakref.finalize).
+_VERSIONS: dict[int, int] = {}
+
+
+def _storage_state(a) -> tuple[int, int]:
+    """``(key, version)`` of the memory of array ``a``: the key is shared by its views and ``detach()``."""
+    owner, base = a, a.base
+    while base is not None:
+        owner, base = base, getattr(base, "base", None)       # the last owner may be a bytes buffer
+    key = id(owner)
+    return key, _VERSIONS.get(key, 0)
+
+
+def version_of(a) -> int:
+    """How many in-place writes the memory of array ``a`` has seen (``Tensor._version``)."""
+    return _storage_state(a)[1]
+
+
+def bump_version(a, to: int | None = None) -> None:
+    """Record an in-place write into the memory of array (or Tensor) ``a``: its version goes up by one.
+
+    Every in-place Tensor method calls it.  Code that writes a tensor's
+    ``.data`` array directly may call it too (an optimizer's step, say): a
+    graph built before the write then refuses to backward, as in PyTorch,
+    while a graph built after it records the new version and is unaffected.
+    """
+    if isinstance(a, Tensor):
+        a = a.data
+    owner = _memory_owner(a)
+    key = id(owner)
+    if key not in _VERSIONS:
+        try:
+            weakref.finalize(owner, _VERSIONS.pop, key, None)
+        except TypeError:                       # not weakly referenceable: the entry stays (an int)
+            pass
+    _VERSIONS[key] = _VERSIONS.get(key, 0) + 1 if to is None else to
 
 
 def _check_same_device(op: str, tensors: Sequence["Tensor | None"]) -> None:
@@ -203,7 +307,10 @@ class Tensor:
 
     ``data`` is the NumPy (CPU) or CuPy (GPU) array; ``grad`` is a Tensor of
     the same shape filled by :meth:`backward`; ``grad_fn`` is the Function
-    that produced it (``None`` for leaves made by the user).
+    that produced it (``None`` for leaves made by the user).  Assigning
+    ``t.data = value`` checks the value (an array of the same shape, dtype and
+    device, or a Tensor, whose array is taken); ``t.data`` is the array
+    itself, not a Tensor as in PyTorch.
 
     This class holds the data and the graph bookkeeping.  Arithmetic,
     comparisons, shape ops, reductions, element-wise maths and device/dtype
@@ -223,29 +330,48 @@ class Tensor:
             xp = np
         if data.dtype == np.float16 or data.dtype.kind not in "fiub":
             raise TypeError(f"tensor: unsupported dtype {data.dtype}")
-        self.data = data if data.ndim > 0 or xp is not np else np.asarray(data)
+        self._data = data if data.ndim > 0 or xp is not np else np.asarray(data)
         self.grad: Tensor | None = None
         self.grad_fn: Function | None = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
+    # --- the array ------------------------------------------------------------
+    @property
+    def data(self):
+        """The NumPy (CPU) or CuPy (GPU) array that holds the values."""
+        return self._data
+
+    @data.setter
+    def data(self, value) -> None:
+        self._set_data(_checked_data(self, value))
+
+    def _set_data(self, array) -> None:
+        """Replace the array, unchecked (``Module.to`` uses it to change dtype or device)."""
+        self._data = array
+
+    @property
+    def _version(self) -> int:
+        """How many in-place writes this tensor's memory has seen (as ``torch.Tensor._version``)."""
+        return version_of(self._data)
+
     # --- basic properties ---------------------------------------------------
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self._data.shape)
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self._data.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self._data.ndim
 
     @property
     def device(self) -> str:
-        return device_of(self.data)
+        return device_of(self._data)
 
     @property
     def is_leaf(self) -> bool:
@@ -302,7 +428,9 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous")
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
+                             "use (t == u).all() or .any() (== compares element-wise, as in PyTorch), "
+                             "or `t is u` to ask whether two tensors are the same object")
         return bool(self.data.reshape(()).item())
 
     def __float__(self) -> float:
@@ -328,6 +456,28 @@ class Tensor:
                      create_graph=create_graph, inputs=None)
 
 
+def _checked_data(t: Tensor, value: Any):
+    """The array for ``t.data = value``: a Tensor's array, or an array like ``t``'s; anything else is refused."""
+    if isinstance(value, Tensor):
+        value = value.data
+    elif isinstance(value, np.generic):
+        value = np.asarray(value)
+    if not (isinstance(value, np.ndarray) or get_array_module(value) is not np):
+        raise TypeError(f"Tensor.data: expected a NumPy/CuPy array (or a Tensor) of shape {t.shape} and dtype "
+                        f"{t.dtype}, got {type(value).__name__}; to change the values in place write "
+                        "`with tinygan.no_grad(): t.copy_(values)`")
+    if tuple(value.shape) != t.shape:
+        raise ValueError(f"Tensor.data: the new array has shape {tuple(value.shape)} but the tensor has shape "
+                         f"{t.shape}; make a new tensor for a new shape")
+    if value.dtype != t.dtype:
+        raise TypeError(f"Tensor.data: the new array has dtype {value.dtype} but the tensor has dtype {t.dtype}; "
+                        f"cast it first (array.astype({t.dtype.name!r})) or use t.to(dtype=...)")
+    if device_of(value) != t.device:
+        raise ValueError(f"Tensor.data: the new array is on {device_of(value)} but the tensor on {t.device}; "
+                         f"move it first (tinygan.backend.to_device(array, {t.device!r}))")
+    return value
+
+
 def _as_tensor(value: Any, like: Tensor) -> Tensor:
     """Wrap a Python/NumPy scalar or array as a constant Tensor beside ``like``.
 
@@ -338,7 +488,7 @@ def _as_tensor(value: Any, like: Tensor) -> Tensor:
     xp = get_array_module(like.data)
     if isinstance(value, (int, float, bool)) or (np.isscalar(value) and not isinstance(value, str)):
         dtype = like.dtype if like.dtype.kind == "f" else None
-        return Tensor(xp.asarray(value, dtype=dtype))
+        return Tensor(scalar_constant(value, dtype, xp))      # cached on the GPU: no copy per use
     arr = value if get_array_module(value) is xp else to_device(value, like.device)
     return Tensor(xp.asarray(arr))
 
@@ -405,7 +555,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
             by_output[id(t.grad_fn)] = t
 
     # Which Functions lead to a tensor whose gradient we want?  Pruning the
-    # others keeps grad(D(x_hat), x_hat) from computing D's weight gradients.
+    # others keeps grad(D(x_hat).sum(), x_hat) from computing D's weight gradients.
     needed: dict[int, bool] = {}
 
     def wants(t: Tensor) -> bool:
@@ -445,6 +595,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
                 # A wanted non-leaf tensor: all contributions have arrived.
                 results[id(by_output[id(fn)])] = gy
             if gy is not None and needed[id(fn)]:
+                fn.check_saved()                    # nothing it saved was modified in place since
                 fn.needs_input_grad = tuple(wants(t) for t in fn.inputs)
                 gxs = fn.backward(gy)
                 if not isinstance(gxs, tuple):
@@ -514,14 +665,19 @@ def _add_to_leaf_grad(t: Tensor, g: Tensor, create_graph: bool, claimed: set[int
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
-         retain_graph: bool | None = None, allow_unused: bool = False):
+         retain_graph: bool | None = None, allow_unused: bool = False, only_inputs: bool = True):
     """Gradients of ``outputs`` with respect to ``inputs``, as ``torch.autograd.grad``.
 
     Returns a tuple with one Tensor per input.  With ``create_graph=True`` the
     returned gradients are part of the graph and can be differentiated again:
     the WGAN-GP penalty ``(||grad_x D(x)||_2 - 1)^2`` trains the critic
-    through them.  Leaves' ``.grad`` are left untouched.
+    through them.  Leaves' ``.grad`` are left untouched.  ``only_inputs`` is
+    accepted for old PyTorch code (the WGAN-GP reference passes it) and must
+    be True, as PyTorch has required since it deprecated it.
     """
+    if not only_inputs:
+        raise ValueError("grad: only_inputs=False is not supported (PyTorch deprecated it); "
+                         "call backward() to fill the leaves' .grad")
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)

@@ -17,6 +17,10 @@ conv2d_grad_weight(x, gy)     conv_transpose2d(gy, gw_grad)        conv2d(x, gw_
 
 so second derivatives of a convolutional critic (WGAN-GP, R1) need nothing more.
 
+Also here: ``pad`` (:class:`Pad`, whose adjoint is itself with negated pads),
+``interpolate`` (nearest: an index gather; bilinear: y = A_h x A_w^T with
+constant interpolation matrices), ``softmax``/``log_softmax`` and the losses.
+
 Argument checks: each public op checks what the user passed and raises one
 ``TypeError``/``ValueError`` naming the op and the argument: tensor types and
 dtypes here, an int or a pair of ints with :func:`tinygan.kernels.args.pair`
@@ -34,13 +38,13 @@ from tinygan.kernels import activations as _act
 from tinygan.kernels import batchnorm as _bn
 from tinygan.kernels import conv as _conv
 from tinygan.kernels.args import pair
-from tinygan.ops import ReLU, Sigmoid, Tanh
+from tinygan.ops import GetItem, ReLU, Sigmoid, Tanh
 
 __all__ = [
     "linear", "conv2d", "conv_transpose2d", "conv2d_grad_weight", "batch_norm", "layer_norm",
-    "leaky_relu", "relu", "tanh", "sigmoid", "softplus", "logsigmoid", "log_softmax",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss",
-    "embedding", "one_hot",
+    "leaky_relu", "relu", "tanh", "sigmoid", "softplus", "logsigmoid", "log_softmax", "softmax",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss", "l1_loss",
+    "embedding", "one_hot", "pad", "interpolate",
 ]
 
 
@@ -170,10 +174,37 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
 
     x (N, C, H, W), weight (O, C, kh, kw), bias (O,) -> (N, O, Ho, Wo),
     Ho = floor((H + 2 ph - kh) / sh) + 1.
+
+    ``padding`` is an int, a pair, ``"valid"`` (0) or ``"same"`` (stride 1:
+    Ho = H).  "same" pads k - 1 in all, as PyTorch: floor((k - 1) / 2) before
+    and the rest after, so an even kernel gets one more row/column at the
+    bottom/right (added by :func:`pad`).
     """
-    stride, padding = pair(stride, "stride", "conv2d"), pair(padding, "padding", "conv2d")
+    stride = pair(stride, "stride", "conv2d")
+    if isinstance(padding, str):
+        x, padding = _string_padding("conv2d", x, weight, stride, padding)
+    padding = pair(padding, "padding", "conv2d")
     _check_conv("conv2d", x, weight, bias, stride, padding)
     return _add_channel_bias(Conv2d(stride, padding)(x, weight), bias)
+
+
+def _string_padding(op: str, x: Tensor, weight: Tensor, stride, padding: str):
+    """``(x, (ph, pw))`` for ``padding="valid"`` or ``"same"``; x gains the extra after-padding of even kernels."""
+    if padding == "valid":
+        return x, (0, 0)
+    if padding != "same":
+        raise TypeError(f"{op}: padding must be an int or a pair of ints, got {padding!r} (str); "
+                        "the strings it takes are 'same' and 'valid'")
+    if stride != (1, 1):
+        raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride {stride})")
+    if not isinstance(weight, Tensor) or weight.ndim != 4:
+        raise ValueError(f"{op}: padding='same' needs a 4-D weight (O, C, kh, kw)")
+    kh, kw = weight.shape[2:]
+    before = ((kh - 1) // 2, (kw - 1) // 2)                      # torch: total k - 1, floor half before
+    extra_h, extra_w = (kh - 1) - 2 * before[0], (kw - 1) - 2 * before[1]
+    if extra_h or extra_w:
+        x = pad(x, (0, extra_w, 0, extra_h))                    # (N, C, H + extra_h, W + extra_w)
+    return x, before
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0,
@@ -323,6 +354,8 @@ class LeakyReLU(Function):
     the second derivative w.r.t. x is zero almost everywhere.
     """
 
+    saved_inputs = ()   # backward reads the mask saved by forward
+
     def __init__(self, slope: float):
         self.slope = slope
 
@@ -338,12 +371,14 @@ class LeakyReLU(Function):
         return g * Tensor(_act.leaky_relu_scale(self.mask, self.slope, g.dtype))
 
 
-def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+def leaky_relu(x: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """max(x, a x).  ``inplace`` is accepted for PyTorch code and ignored: the result is a new tensor."""
     _check_float("leaky_relu", input=x)
     return LeakyReLU(float(negative_slope))(x)
 
 
-def relu(x: Tensor) -> Tensor:
+def relu(x: Tensor, inplace: bool = False) -> Tensor:
+    """max(x, 0).  ``inplace`` is accepted for PyTorch code and ignored: the result is a new tensor."""
     _check_float("relu", input=x)
     return ReLU()(x)
 
@@ -378,10 +413,22 @@ def logsigmoid(x: Tensor) -> Tensor:
 
 
 def log_softmax(x: Tensor, dim: int = -1) -> Tensor:
-    """x - log sum exp x along ``dim``; the max is subtracted first for stability."""
-    shift = Tensor(x.data.max(axis=dim, keepdims=True))       # a constant: cancels in the result
-    z = x - shift
-    return z - z.exp().sum(axis=dim, keepdims=True).log()
+    """log softmax(x)_i = x_i - log sum_j e^{x_j} along ``dim``; the max is subtracted first for stability.
+
+    Composed of primitives (see ``Tensor.log_softmax`` in tinygan/ops.py), so
+    differentiable to any order: d/dx_i = g_i - softmax(x)_i sum_j g_j.
+    """
+    _check_float("log_softmax", input=x)
+    return x.log_softmax(dim)
+
+
+def softmax(x: Tensor, dim: int = -1) -> Tensor:
+    """softmax(x)_i = e^{x_i} / sum_j e^{x_j} along ``dim`` (the row max subtracted first, a constant).
+
+    Composed of primitives; d/dx_i = s_i (g_i - sum_j g_j s_j) with s = softmax(x).
+    """
+    _check_float("softmax", input=x)
+    return x.softmax(dim)
 
 
 # ---------------------------------------------------------------------------
@@ -470,11 +517,18 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
 
 
 def mse_loss(x: Tensor, target, reduction: str = "mean") -> Tensor:
-    """(x - t)^2, averaged."""
+    """(x - t)^2, averaged (``reduction="mean"``), summed (``"sum"``) or element-wise (``"none"``)."""
     _check_float("mse_loss", input=x)
     t = _check_pair("mse_loss", x, target)
     d = x - t
     return _reduce(d * d, reduction, "mse_loss")
+
+
+def l1_loss(x: Tensor, target, reduction: str = "mean") -> Tensor:
+    """|x - t|, averaged (``reduction="mean"``), summed (``"sum"``) or element-wise (``"none"``)."""
+    _check_float("l1_loss", input=x)
+    t = _check_pair("l1_loss", x, target)
+    return _reduce((x - t).abs(), reduction, "l1_loss")
 
 
 def embedding(indices, weight: Tensor) -> Tensor:
@@ -501,3 +555,190 @@ def one_hot(indices, num_classes: int, dtype=np.float32, like: Tensor | None = N
     out[xp.arange(idx.shape[0]), idx] = 1
     return Tensor(out)
 
+
+
+# ---------------------------------------------------------------------------
+# Padding and resizing
+# ---------------------------------------------------------------------------
+
+class Pad(Function):
+    """Constant padding: y = x inside a border of ``value``; a negative pad crops.
+
+    ``pads`` holds one ``(before, after)`` pair per dim of x; along a dim of size n
+    the output has n + before + after entries and
+    y[before + i] = x[i] (the entries of x a negative pad cuts off are dropped).
+    The map is linear in x and its adjoint crops the border back off, which
+    is the same op with negated pads and value 0:  gx = Pad(-pads, 0)(g).
+    """
+
+    saved_inputs = ()   # backward needs shapes only
+
+    def __init__(self, pads, value: float = 0.0):
+        self.pads, self.value = tuple(pads), value
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        out_shape = tuple(n + lo + hi for n, (lo, hi) in zip(x.shape, self.pads))
+        if any(m < 0 for m in out_shape):
+            raise ValueError(f"pad: padding {self.pads} gives a negative output shape {out_shape} "
+                             f"for an input of shape {tuple(x.shape)}")
+        y = xp.full(out_shape, self.value, dtype=x.dtype)                 # (n_0 + lo_0 + hi_0, ...)
+        src, dst = [], []
+        for n, (lo, hi) in zip(x.shape, self.pads):
+            start, stop = max(0, -lo), max(max(0, -lo), n - max(0, -hi))  # the part of x that is kept
+            src.append(slice(start, stop))
+            dst.append(slice(max(0, lo), max(0, lo) + stop - start))
+        y[tuple(dst)] = x[tuple(src)]
+        return y
+
+    def backward(self, g):
+        return Pad(tuple((-lo, -hi) for lo, hi in self.pads), 0.0)(g)
+
+
+def _pad_pairs(op: str, ndim: int, pad) -> tuple[tuple[int, int], ...]:
+    """PyTorch's flat pad tuple (last dim first: (left, right, top, bottom, ...)) -> one (before, after) per dim."""
+    if not isinstance(pad, (tuple, list)) or len(pad) % 2 or not all(isinstance(p, (int, np.integer)) for p in pad):
+        raise TypeError(f"{op}: pad must be a tuple of ints of even length (left, right, top, bottom, ...), "
+                        f"got {pad!r}")
+    if len(pad) // 2 > ndim:
+        raise ValueError(f"{op}: pad {tuple(pad)} has {len(pad) // 2} pairs for an input with {ndim} dims")
+    pairs = [(0, 0)] * ndim
+    for k in range(len(pad) // 2):                    # pair k pads dim -(k + 1)
+        pairs[ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+    return tuple(pairs)
+
+
+def _gather_index(n: int, lo: int, hi: int, mode: str, xp):
+    """Source index along one dim for output positions -lo .. n + hi - 1 (reflect / replicate / circular)."""
+    i = xp.arange(-lo, n + hi)
+    if mode == "replicate":
+        return xp.clip(i, 0, n - 1)                   # edge values repeated
+    if mode == "circular":
+        return i % n                                  # wrap around
+    period = 2 * (n - 1)                              # reflect: mirror without repeating the edge
+    i = xp.abs(i) % period if period else xp.zeros_like(i)
+    return xp.where(i >= n, period - i, i)
+
+
+def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> Tensor:
+    """Pad ``x`` as ``torch.nn.functional.pad``: ``pad`` lists (before, after) amounts from the last dim back.
+
+    ``F.pad(x, (1, 2))`` pads the last dim with 1 before and 2 after;
+    ``F.pad(x, (1, 1, 2, 0))`` also pads the dim before it with 2 on top.
+
+    * ``mode="constant"``: fill with ``value`` (0); negative amounts crop
+      (:class:`Pad`; its gradient crops, or pads, back);
+    * ``"reflect"``, ``"replicate"``, ``"circular"``: y = x[index] along each
+      padded dim (reflect: ..., x_2, x_1, [x_0, ..., x_{n-1}], x_{n-2}, ...),
+      an index gather whose gradient adds each output back to its source.
+    """
+    op = "pad"
+    _check_float(op, input=x)
+    pairs = _pad_pairs(op, x.ndim, pad)
+    if mode == "constant":
+        return Pad(pairs, 0.0 if value is None else float(value))(x)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"{op}: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    if value not in (None, 0, 0.0):
+        raise ValueError(f"{op}: value is only used by mode='constant', got value={value} with mode={mode!r}")
+    xp = get_array_module(x.data)
+    for d, (lo, hi) in enumerate(pairs):
+        if lo == hi == 0:
+            continue
+        n = x.shape[d]
+        limit = n - 1 if mode == "reflect" else n
+        if min(lo, hi) < 0 or max(lo, hi) > limit:
+            raise ValueError(f"{op}: mode {mode!r} needs padding between 0 and {limit} for a dim of size {n}, "
+                             f"got ({lo}, {hi}) for dim {d} (input {x.shape})")
+        x = GetItem((slice(None),) * d + (_gather_index(n, lo, hi, mode, xp),))(x)
+    return x
+
+
+def _interp_sizes(op: str, x: Tensor, size, scale_factor) -> tuple[tuple[int, ...], tuple]:
+    """Output spatial size and the scale per spatial dim used to map coordinates (None: in / out)."""
+    spatial = x.shape[2:]
+    if (size is None) == (scale_factor is None):
+        raise ValueError(f"{op}: give exactly one of size and scale_factor")
+    if size is not None:
+        out = (size,) * len(spatial) if isinstance(size, (int, np.integer)) else tuple(size)
+        if len(out) != len(spatial) or any(int(o) < 1 for o in out):
+            raise ValueError(f"{op}: size {size} does not fit an input with spatial shape {spatial}")
+        return tuple(int(o) for o in out), (None,) * len(spatial)
+    factors = (scale_factor,) * len(spatial) if isinstance(scale_factor, (int, float)) else tuple(scale_factor)
+    if len(factors) != len(spatial) or any(f <= 0 for f in factors):
+        raise ValueError(f"{op}: scale_factor {scale_factor} does not fit an input with spatial shape {spatial}")
+    out = tuple(int(np.floor(n * float(f))) for n, f in zip(spatial, factors))
+    if any(o < 1 for o in out):
+        raise ValueError(f"{op}: scale_factor {scale_factor} gives an empty output for spatial shape {spatial}")
+    return out, tuple(1.0 / float(f) for f in factors)
+
+
+def _nearest_index(n_in: int, n_out: int, scale, xp):
+    """PyTorch's 'nearest': src = min(floor(dst * s), n_in - 1), s = 1 / scale_factor or n_in / n_out (float32)."""
+    s = np.float32(n_in / n_out if scale is None else scale)
+    src = np.floor(np.arange(n_out, dtype=np.float32) * s).astype(np.int64)
+    return xp.asarray(np.minimum(src, n_in - 1))
+
+
+def _linear_matrix(n_in: int, n_out: int, scale, align_corners: bool) -> np.ndarray:
+    """The (n_out, n_in) matrix of 1-D linear interpolation, PyTorch's source coordinates:
+
+    align_corners:  src = dst (n_in - 1) / (n_out - 1)
+    otherwise:      src = max(0, (dst + 1/2) s - 1/2),  s = 1 / scale_factor or n_in / n_out
+    row dst: weight 1 - l at i0 = floor(src), l = src - i0 at min(i0 + 1, n_in - 1).
+    """
+    dst = np.arange(n_out, dtype=np.float64)
+    if align_corners:
+        src = dst * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        s = n_in / n_out if scale is None else scale
+        src = np.maximum((dst + 0.5) * s - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    lam = src - i0
+    a = np.zeros((n_out, n_in))
+    np.add.at(a, (np.arange(n_out), i0), 1.0 - lam)
+    np.add.at(a, (np.arange(n_out), i1), lam)
+    return a
+
+
+def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool | None = None,
+                recompute_scale_factor: bool | None = None) -> Tensor:
+    """Resize the spatial dims of x (N, C, ...) as ``torch.nn.functional.interpolate``.
+
+    * ``mode="nearest"`` (any number of spatial dims): y[..., i] = x[..., src(i)],
+      src(i) = min(floor(i s), n_in - 1) with s = 1 / scale_factor (or n_in / n_out
+      when ``size`` is given); an index gather, so the gradient sums each
+      output back into the pixel it came from;
+    * ``mode="bilinear"`` (N, C, H, W): y = A_h x A_w^T where each row of the
+      (H_out, H) matrix A_h holds the two weights 1 - l and l of linear
+      interpolation (see :func:`_linear_matrix` for PyTorch's source
+      coordinates with ``align_corners`` True or False).  y is linear in x;
+      gx = A_h^T g A_w.
+
+    ``recompute_scale_factor=True`` maps coordinates with n_in / n_out instead
+    of 1 / scale_factor, as PyTorch.
+    """
+    op = "interpolate"
+    _check_float(op, input=x)
+    if x.ndim < 3:
+        raise ValueError(f"{op}: expected an input (N, C, ...) with at least one spatial dim, got shape {x.shape}")
+    out, scales = _interp_sizes(op, x, size, scale_factor)
+    if recompute_scale_factor:
+        scales = (None,) * len(out)
+    xp = get_array_module(x.data)
+    if mode == "nearest":
+        if align_corners is not None:
+            raise ValueError(f"{op}: align_corners only applies to mode 'bilinear', not 'nearest'")
+        for d, (n_in, n_out, s) in enumerate(zip(x.shape[2:], out, scales)):
+            if n_in != n_out:
+                x = GetItem((slice(None),) * (d + 2) + (_nearest_index(n_in, n_out, s, xp),))(x)
+        return x
+    if mode != "bilinear":
+        raise ValueError(f"{op}: mode must be 'nearest' or 'bilinear', got {mode!r}")
+    if x.ndim != 4:
+        raise ValueError(f"{op}: mode 'bilinear' needs a 4-D input (N, C, H, W), got shape {x.shape}")
+    a_h = _linear_matrix(x.shape[2], out[0], scales[0], bool(align_corners))     # (H_out, H)
+    a_w = _linear_matrix(x.shape[3], out[1], scales[1], bool(align_corners))     # (W_out, W)
+    a_h, a_w = (Tensor(xp.asarray(a.astype(x.dtype))) for a in (a_h, a_w))
+    return a_h @ x @ a_w.T                                                       # (N, C, H_out, W_out)

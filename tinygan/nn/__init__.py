@@ -6,13 +6,14 @@ Weight layouts and ``state_dict`` key names follow PyTorch (conv weight
 PyTorch state_dict of the same architecture loads one to one.
 """
 from tinygan.nn import init
-from tinygan.nn.layers import (BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Dropout, Embedding,
-                               Flatten, Identity, LayerNorm, LeakyReLU, Linear, ReLU, Sigmoid, Tanh,
-                               Unflatten)
+from tinygan.nn.layers import (BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss, Conv2d, ConvTranspose2d,
+                               CrossEntropyLoss, Dropout, Embedding, Flatten, Identity, L1Loss, LayerNorm, LeakyReLU,
+                               Linear, MSELoss, ReLU, Sigmoid, Tanh, Unflatten, Upsample)
 from tinygan.nn.module import IncompatibleKeys, Module, ModuleList, Parameter, Sequential, frozen
 
 __all__ = [
     "Module", "Parameter", "Sequential", "ModuleList", "Linear", "Conv2d", "ConvTranspose2d",
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Embedding",
-    "Flatten", "Unflatten", "Identity", "Dropout", "init", "frozen", "IncompatibleKeys",
+    "Flatten", "Unflatten", "Identity", "Dropout", "Upsample", "init", "frozen", "IncompatibleKeys",
+    "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "CrossEntropyLoss",
 ]

@@ -1,8 +1,12 @@
 """Weight initialisers (``torch.nn.init`` names), drawing from tinygan's global generator.
 
-Each works in place on a Tensor's ``.data`` and returns the Tensor.  Numbers
-are drawn on the host (so a seed gives the same weights on CPU and GPU) and
-copied to the tensor's device.
+Each writes in place into a Tensor's array, or into an array itself, and
+returns what it was given, so both PyTorch spellings work:
+``nn.init.normal_(m.weight, 0.0, 0.02)`` and ``nn.init.normal_(m.weight.data, 0.0, 0.02)``.
+Numbers are drawn on the host (so a seed gives the same weights on CPU and
+GPU) and copied to the tensor's device.  A write counts as an in-place
+update (:func:`tinygan.autograd.bump_version`), as in PyTorch, where the
+initialisers run under ``no_grad``.
 """
 from __future__ import annotations
 
@@ -11,11 +15,24 @@ import math
 import numpy as np
 
 from tinygan import random as _random
-from tinygan.backend import to_device
+from tinygan.autograd import Tensor, bump_version
+from tinygan.backend import device_of, get_array_module, to_device
 
 
 def _fill(t, values: np.ndarray):
-    t.data = to_device(values.astype(t.dtype), t.device)
+    """Write ``values`` into ``t`` (a Tensor or a NumPy/CuPy array) in place; returns ``t``."""
+    a = t.data if isinstance(t, Tensor) else t
+    if not hasattr(a, "shape") or not hasattr(a, "dtype") or (
+            not isinstance(a, np.ndarray) and get_array_module(a) is np):
+        raise TypeError(f"nn.init: expected a Tensor or an array, got {type(t).__name__}")
+    new = to_device(values.astype(a.dtype), device_of(a))
+    if getattr(a.flags, "writeable", True) and not any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape)):
+        a[...] = new
+        bump_version(a)
+    elif isinstance(t, Tensor):
+        t.data = new                      # a read-only array (a view): the tensor takes new memory
+    else:
+        raise ValueError("nn.init: the array is read-only; pass the Tensor, or a writeable array")
     return t
 
 

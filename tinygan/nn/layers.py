@@ -44,7 +44,10 @@ class Linear(Module):
 
 
 class Conv2d(Module):
-    """2-D convolution; weight (out_channels, in_channels, kh, kw)."""
+    """2-D convolution; weight (out_channels, in_channels, kh, kw).
+
+    ``padding`` is an int, a pair, ``"valid"`` or ``"same"`` (stride 1; see :func:`tinygan.functional.conv2d`).
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  bias: bool = True, dtype=np.float32):
@@ -52,7 +55,17 @@ class Conv2d(Module):
         self.in_channels, self.out_channels = in_channels, out_channels
         op = "Conv2d"
         self.kernel_size = pair(kernel_size, "kernel_size", op)
-        self.stride, self.padding = pair(stride, "stride", op), pair(padding, "padding", op)
+        self.stride = pair(stride, "stride", op)
+        if isinstance(padding, str):
+            if padding not in ("same", "valid"):
+                raise TypeError(f"{op}: padding must be an int or a pair of ints, got {padding!r} (str); "
+                                "the strings it takes are 'same' and 'valid'")
+            if padding == "same" and self.stride != (1, 1):
+                raise ValueError(f"{op}: padding='same' is not supported for strided convolutions "
+                                 f"(stride {self.stride})")
+            self.padding = padding
+        else:
+            self.padding = pair(padding, "padding", op)
         self.weight = Parameter(_empty(out_channels, in_channels, *self.kernel_size, dtype=dtype))
         self.bias = Parameter(_empty(out_channels, dtype=dtype)) if bias else None
         _default_init(self.weight, self.bias)
@@ -233,3 +246,77 @@ class Dropout(Module):
         xp = get_array_module(x.data)
         mask = xp.asarray(keep.astype(x.dtype) / x.dtype.type(1 - self.p))
         return x * Tensor(mask)
+
+
+class Upsample(Module):
+    """Resize images (N, C, H, W) by ``scale_factor`` or to ``size``: nearest or bilinear (``torch.nn.Upsample``).
+
+    See :func:`tinygan.functional.interpolate`.
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest", align_corners: bool | None = None):
+        super().__init__()
+        self.size, self.scale_factor, self.mode, self.align_corners = size, scale_factor, mode, align_corners
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners)
+
+    def extra_repr(self) -> str:
+        what = f"size={self.size}" if self.size is not None else f"scale_factor={self.scale_factor}"
+        return f"{what}, mode={self.mode!r}"
+
+
+# ---------------------------------------------------------------------------
+# Losses (modules around tinygan.functional's losses, as torch.nn's)
+# ---------------------------------------------------------------------------
+
+class _Loss(Module):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class BCEWithLogitsLoss(_Loss):
+    """-[t log s(x) + (1 - t) log(1 - s(x))] on logits x, computed as softplus(x) - t x (any logit is safe).
+
+    The stable choice for a GAN discriminator that outputs logits.
+    """
+
+    def forward(self, logits: Tensor, target) -> Tensor:
+        return F.binary_cross_entropy_with_logits(logits, target, self.reduction)
+
+
+class BCELoss(_Loss):
+    """-[t log p + (1 - t) log(1 - p)] on probabilities p (each log clamped at -100, as PyTorch).
+
+    PyTorch's DCGAN example uses it after a Sigmoid; BCEWithLogitsLoss on the logits is the stable form.
+    """
+
+    def forward(self, p: Tensor, target) -> Tensor:
+        return F.binary_cross_entropy(p, target, self.reduction)
+
+
+class MSELoss(_Loss):
+    """(x - t)^2: LSGAN's loss."""
+
+    def forward(self, x: Tensor, target) -> Tensor:
+        return F.mse_loss(x, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """|x - t| (pix2pix's reconstruction term)."""
+
+    def forward(self, x: Tensor, target) -> Tensor:
+        return F.l1_loss(x, target, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """-log softmax(logits)[target] for logits (N, K) and integer targets (N,) (ACGAN, InfoGAN's code)."""
+
+    def forward(self, logits: Tensor, target) -> Tensor:
+        return F.cross_entropy(logits, target, self.reduction)

@@ -106,6 +106,20 @@ class Module:
     def children(self) -> Iterator["Module"]:
         return iter(m for m in self._modules.values() if m is not None)
 
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        return iter((name, m) for name, m in self._modules.items() if m is not None)
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(m)`` on every submodule, children first, then on this module; returns self.
+
+        PyTorch's idiom for initialisation, e.g. DCGAN's ``netG.apply(weights_init)``
+        (tinygan/gan/dcgan.py::weights_init).
+        """
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
+
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         seen: set[int] = set()
         for mname, m in self.named_modules(prefix):
@@ -156,7 +170,7 @@ class Module:
                 data = p.data if dev is None else to_device(p.data, dev)
                 if dtype is not None:
                     data = data.astype(dtype)
-                p.data = data
+                p._set_data(data)                    # a new device or dtype: not what t.data = ... accepts
                 p.grad = None
             for name, b in list(m._buffers.items()):
                 if b is None:
@@ -169,6 +183,14 @@ class Module:
 
     def cpu(self) -> "Module":
         return self.to("cpu")
+
+    def float(self) -> "Module":
+        """Cast floating-point parameters and buffers to float32, in place (``torch.nn.Module.float``)."""
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Module":
+        """Cast floating-point parameters and buffers to float64, in place (gradcheck-ready)."""
+        return self.to(dtype=np.float64)
 
     def cuda(self) -> "Module":
         return self.to("cuda")
