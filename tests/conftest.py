@@ -18,7 +18,17 @@ session-scoped, is safe to combine with ``@given``.
 
 Shared helpers (``from conftest import ...``): ``examples(n)`` scales a
 per-test example count to the profile; ``seeds`` and ``conv_cases`` are
-hypothesis strategies used by the gradcheck and parity tests.
+hypothesis strategies used by the gradcheck and parity tests;
+``dcgan_examples()`` pins the DCGAN layer shapes (kernel 4, stride 2, padding 1
+at 7 -> 14 -> 28 and 8 -> 16 -> 32, the 4x4 <-> 1x1 ends, 8 channels at 16x16,
+batch 1) as ``@example``s of a test that draws ``case=conv_cases()``.
+
+PyTorch is a second witness, not optional: ``require_torch()`` (and the
+``torch`` fixture, which calls it) *fails* the test when PyTorch cannot be
+imported, so a CI run without it cannot pass by skipping the parity tests.
+Set ``TINYGAN_ALLOW_NO_TORCH=1`` to skip them instead, on a machine where
+PyTorch cannot be installed (the torch-free witnesses, tests/test_semantics.py
+and the gradchecks, still run).
 
 The CPU stand-in for CuPy (``tests/fakecupy``): with ``TINYGAN_FAKE_CUPY=1``
 in the environment, the fake ``cupy`` package is put first on ``sys.path``
@@ -33,7 +43,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, example, settings
 from hypothesis import strategies as st
 
 import fakecupy
@@ -101,10 +111,29 @@ def fake_cupy() -> bool:
     return FAKE_CUPY
 
 
+ALLOW_NO_TORCH = os.environ.get("TINYGAN_ALLOW_NO_TORCH", "") not in ("", "0")
+
+
+def require_torch():
+    """The torch module.  When PyTorch cannot be imported the test fails, naming the opt-out:
+    ``TINYGAN_ALLOW_NO_TORCH=1`` skips it instead.  At module level (``torch = require_torch()``)
+    a failure is a collection error of that file, so the run fails as well."""
+    try:
+        import torch
+    except ImportError as e:
+        if ALLOW_NO_TORCH:
+            pytest.skip(f"PyTorch is not importable ({e}) and TINYGAN_ALLOW_NO_TORCH is set",
+                        allow_module_level=True)
+        pytest.fail(f"PyTorch is needed for the parity tests and cannot be imported ({e}); install the test "
+                    "extra (pip install -e '.[test]') or set TINYGAN_ALLOW_NO_TORCH=1 to skip them",
+                    pytrace=False)
+    return torch
+
+
 @pytest.fixture(scope="session")
 def torch():
-    """The torch module; the test is skipped when PyTorch is not installed."""
-    return pytest.importorskip("torch")
+    """The torch module; fails (or, with ``TINYGAN_ALLOW_NO_TORCH=1``, skips) without PyTorch."""
+    return require_torch()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -149,3 +178,53 @@ def conv_cases(draw, max_batch=4, max_ch=5, max_k=5, extra=4, transposed=False):
     seed = draw(seeds)
     return dict(n=n, c=c, o=o, h=h, w=w, k=(kh, kw), s=(sh, sw), p=(ph, pw), op=(oph, opw),
                 bias=bias, seed=seed)
+
+
+# DCGAN's layer shapes, as conv_cases() dicts; (h, w) is the *input* size, also for a
+# transposed conv.  "light" ones keep a float64 gradcheck cheap (few channels where the
+# image is large); the others (8 channels at 16x16) are for references and parity.
+_DCGAN_CONV = [  # discriminator side: conv2d
+    dict(n=1, c=1, o=2, h=28, w=28, k=(4, 4), s=(2, 2), p=(1, 1), light=True),    # 28 -> 14
+    dict(n=2, c=2, o=3, h=14, w=14, k=(4, 4), s=(2, 2), p=(1, 1), light=True),    # 14 -> 7
+    dict(n=1, c=1, o=2, h=32, w=32, k=(4, 4), s=(2, 2), p=(1, 1), light=True),    # 32 -> 16
+    dict(n=1, c=2, o=2, h=16, w=16, k=(4, 4), s=(2, 2), p=(1, 1), light=True),    # 16 -> 8
+    dict(n=2, c=4, o=1, h=4, w=4, k=(4, 4), s=(1, 1), p=(0, 0), light=True),      # the head: 4x4 -> 1x1
+    dict(n=1, c=8, o=8, h=16, w=16, k=(4, 4), s=(2, 2), p=(1, 1), light=False),   # 8 channels at 16x16
+    dict(n=2, c=8, o=1, h=4, w=4, k=(4, 4), s=(1, 1), p=(0, 0), light=False),     # head, 8 channels
+]
+_DCGAN_TRANSPOSED = [  # generator side: conv_transpose2d
+    dict(n=2, c=4, o=3, h=1, w=1, k=(4, 4), s=(1, 1), p=(0, 0), light=True),      # 1x1 -> 4x4
+    dict(n=1, c=2, o=2, h=7, w=7, k=(4, 4), s=(2, 2), p=(1, 1), light=True),      # 7 -> 14
+    dict(n=1, c=2, o=1, h=14, w=14, k=(4, 4), s=(2, 2), p=(1, 1), light=True),    # 14 -> 28
+    dict(n=1, c=2, o=2, h=8, w=8, k=(4, 4), s=(2, 2), p=(1, 1), light=True),      # 8 -> 16
+    dict(n=1, c=1, o=1, h=16, w=16, k=(4, 4), s=(2, 2), p=(1, 1), light=True),    # 16 -> 32
+    dict(n=1, c=2, o=2, h=7, w=7, k=(3, 3), s=(2, 2), p=(1, 1), op=(1, 1), light=True),  # 7 -> 14, output_padding
+    dict(n=1, c=8, o=8, h=8, w=8, k=(4, 4), s=(2, 2), p=(1, 1), light=False),     # 8 -> 16, 8 channels
+    dict(n=1, c=8, o=4, h=16, w=16, k=(4, 4), s=(2, 2), p=(1, 1), light=False),   # 16 -> 32, 8 channels
+]
+
+
+def dcgan_cases(transposed: bool = False, light_only: bool = False, max_hw: int | None = None) -> list[dict]:
+    """DCGAN layer shapes as ``conv_cases()`` dicts (bias on every other one, fixed seeds).
+
+    ``light_only``: only the few-channel ones (for float64 gradchecks); ``max_hw``: only inputs
+    at most that tall (for second-order checks)."""
+    out = []
+    for i, spec in enumerate(_DCGAN_TRANSPOSED if transposed else _DCGAN_CONV):
+        if (light_only and not spec["light"]) or (max_hw is not None and spec["h"] > max_hw):
+            continue
+        case = {k: v for k, v in spec.items() if k != "light"}
+        case.setdefault("op", (0, 0))
+        case.update(bias=i % 2 == 0, seed=1000 + i)
+        out.append(case)
+    return out
+
+
+def dcgan_examples(transposed: bool = False, light_only: bool = False, max_hw: int | None = None,
+                   name: str = "case"):
+    """Decorator: every ``dcgan_cases(...)`` as an ``@example(case=...)`` of a hypothesis test."""
+    def decorate(test):
+        for case in reversed(dcgan_cases(transposed, light_only, max_hw)):
+            test = example(**{name: case})(test)
+        return test
+    return decorate

@@ -12,7 +12,9 @@ import sys
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
+from conftest import require_torch  # noqa: E402
+
+torch = require_torch()   # fails without PyTorch unless TINYGAN_ALLOW_NO_TORCH=1 (conftest.py)
 
 from tinygan.benchmark import kernels as K  # noqa: E402
 from tinygan.benchmark import step as S  # noqa: E402

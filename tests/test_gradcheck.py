@@ -21,7 +21,7 @@ from hypothesis.extra import numpy as hnp
 
 import tinygan
 import tinygan.functional as F
-from conftest import conv_cases, examples, seeds
+from conftest import conv_cases, dcgan_examples, examples, seeds
 from tinygan.backend import xp_for
 from tinygan.testing import gradcheck, gradgradcheck, numerical_grad
 
@@ -449,6 +449,7 @@ def _conv_inputs(case, device, transposed=False):
     return x, w, b
 
 
+@dcgan_examples(light_only=True)
 @settings(max_examples=examples(15))
 @given(case=conv_cases())
 def test_conv2d(device, case):
@@ -457,6 +458,7 @@ def test_conv2d(device, case):
     gradcheck(fn, [x, w] + ([b] if b is not None else []))
 
 
+@dcgan_examples(transposed=True, light_only=True)
 @settings(max_examples=examples(15))
 @given(case=conv_cases(transposed=True))
 def test_conv_transpose2d(device, case):
@@ -466,6 +468,7 @@ def test_conv_transpose2d(device, case):
     gradcheck(fn, [x, w] + ([b] if b is not None else []))
 
 
+@dcgan_examples(light_only=True)
 @settings(max_examples=examples(15))
 @given(case=conv_cases())
 def test_conv2d_grad_weight(device, case):
@@ -491,6 +494,7 @@ def test_conv2d_grad_weight_is_the_weight_gradient_of_conv2d():
 
 
 # Second order: smaller cases (every evaluation of h runs a forward and a backward).
+@dcgan_examples(light_only=True, max_hw=4)
 @settings(max_examples=examples(10))
 @given(case=conv_cases(max_batch=2, max_ch=3, max_k=3, extra=3))
 def test_conv2d_second_order(device, case):
@@ -499,6 +503,7 @@ def test_conv2d_second_order(device, case):
     gradgradcheck(fn, [x, w] + ([b] if b is not None else []))
 
 
+@dcgan_examples(transposed=True, light_only=True, max_hw=7)
 @settings(max_examples=examples(10))
 @given(case=conv_cases(max_batch=2, max_ch=3, max_k=3, extra=2, transposed=True))
 def test_conv_transpose2d_second_order(device, case):
@@ -508,6 +513,7 @@ def test_conv_transpose2d_second_order(device, case):
     gradgradcheck(fn, [x, w] + ([b] if b is not None else []))
 
 
+@dcgan_examples(light_only=True, max_hw=4)
 @settings(max_examples=examples(10))
 @given(case=conv_cases(max_batch=2, max_ch=3, max_k=3, extra=3))
 def test_conv2d_grad_weight_second_order(device, case):

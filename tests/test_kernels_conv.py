@@ -19,6 +19,7 @@ from tinygan.kernels import (
     conv_transpose2d,
     conv_transpose_output_size,
 )
+from conftest import dcgan_examples, require_torch
 from tinygan.kernels.reference import (
     conv2d_grad_input_ref,
     conv2d_grad_weight_ref,
@@ -106,15 +107,17 @@ def max_rel_err(actual, expected):
 # fast kernels == loop references
 # ---------------------------------------------------------------------------
 
+@dcgan_examples()
 @EXAMPLES
-@given(conv_cases())
+@given(case=conv_cases())
 def test_conv2d_matches_reference(case):
     x, w, _ = make_conv_arrays(case)
     assert_close64(conv2d(x, w, case["s"], case["p"]), conv2d_ref(x, w, case["s"], case["p"]))
 
 
+@dcgan_examples()
 @EXAMPLES
-@given(conv_cases())
+@given(case=conv_cases())
 def test_conv2d_grad_input_matches_reference(case):
     x, w, gy = make_conv_arrays(case)
     hw = x.shape[2:]
@@ -122,16 +125,18 @@ def test_conv2d_grad_input_matches_reference(case):
                    conv2d_grad_input_ref(gy, w, hw, case["s"], case["p"]))
 
 
+@dcgan_examples()
 @EXAMPLES
-@given(conv_cases())
+@given(case=conv_cases())
 def test_conv2d_grad_weight_matches_reference(case):
     x, w, gy = make_conv_arrays(case)
     assert_close64(conv2d_grad_weight(x, gy, case["k"], case["s"], case["p"]),
                    conv2d_grad_weight_ref(x, gy, case["k"], case["s"], case["p"]))
 
 
+@dcgan_examples()   # (h, w) is the conv input here: 28 -> 14 is transposed back 14 -> 28
 @EXAMPLES
-@given(transpose_cases())
+@given(case=transpose_cases())
 def test_conv_transpose2d_matches_reference(case):
     u, w = make_transpose_arrays(case)
     args = (case["s"], case["p"], case["op"])
@@ -168,8 +173,9 @@ def test_4kib_channel_planes(dtype, h, w_):
 # adjoint identities: <conv(x, w), gy> == <x, gx> == <w, gw>
 # ---------------------------------------------------------------------------
 
+@dcgan_examples()
 @EXAMPLES
-@given(conv_cases())
+@given(case=conv_cases())
 def test_adjoint_identities(case):
     x, w, gy = make_conv_arrays(case)
     s, p = case["s"], case["p"]
@@ -186,10 +192,11 @@ def test_adjoint_identities(case):
 # parity with PyTorch
 # ---------------------------------------------------------------------------
 
+@dcgan_examples()
 @EXAMPLES
-@given(conv_cases())
+@given(case=conv_cases())
 def test_conv2d_matches_torch(case):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     F = torch.nn.functional
     for dtype in (np.float64, np.float32):
         x, w, _ = make_conv_arrays(case, dtype)
@@ -203,10 +210,11 @@ def test_conv2d_matches_torch(case):
             assert max_rel_err(ours, theirs) < 1e-5
 
 
+@dcgan_examples()   # (h, w) is the conv input here: 28 -> 14 is transposed back 14 -> 28
 @EXAMPLES
-@given(transpose_cases())
+@given(case=transpose_cases())
 def test_conv_transpose2d_matches_torch(case):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     F = torch.nn.functional
     for dtype in (np.float64, np.float32):
         u, w = make_transpose_arrays(case, dtype)
@@ -220,10 +228,11 @@ def test_conv_transpose2d_matches_torch(case):
             assert max_rel_err(ours, theirs) < 1e-5
 
 
+@dcgan_examples()
 @EXAMPLES
-@given(conv_cases())
+@given(case=conv_cases())
 def test_gradients_match_torch(case):
-    torch = pytest.importorskip("torch")
+    torch = require_torch()
     grad = torch.nn.grad
     x, w, gy = make_conv_arrays(case)
     s, p = case["s"], case["p"]

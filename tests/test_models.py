@@ -276,7 +276,8 @@ def test_sample_grid_inputs_for_cgan_and_infogan():
     np.testing.assert_allclose(c[:, :, 0], np.tile(np.linspace(-1, 1, 5), (4, 1)))  # code 0: -1 -> 1
     assert np.all(c[:, :, 1] == 0)
     c1 = sample_grid_inputs(G, 2, 3, np.random.default_rng(0), code=1)["c_cont"]
-    np.testing.assert_allclose(c1[:3, 1], [-1, 0, 1]) and np.testing.assert_array_equal(c1[:, 0], 0)
+    np.testing.assert_allclose(c1[:3, 1], [-1, 0, 1])
+    np.testing.assert_array_equal(c1[:, 0], 0)         # (was after `and`: assert_allclose returns None, never ran)
     assert G(**_tensors(grid)).shape == (20, 1, 28, 28)
 
     G, _ = build_gan("mlp", data_dim=2, **SMALL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -107,8 +108,32 @@ def test_load_state_dict_round_trip():
     b.load_state_dict(sd)
     sd["conv.weight"][...] = 0
     assert np.any(b.conv.weight.numpy() != 0)
-    # through pickle and np.savez too
-    b.load_state_dict(pickle.loads(pickle.dumps(a.state_dict())))
+
+
+@pytest.mark.parametrize("via", ["pickle", "npz"])
+def test_load_state_dict_through_pickle_and_npz(tmp_path, via):
+    """A state saved through pickle or np.savez loads into a fresh, differently initialised model."""
+    tinygan.manual_seed(0)
+    a = Net()
+    a(_x())                  # batch norm statistics away from their defaults
+    state = a.state_dict()
+    if via == "pickle":
+        state = pickle.loads(pickle.dumps(state))
+    else:
+        np.savez(tmp_path / "s.npz", **state)
+        with np.load(tmp_path / "s.npz") as f:
+            state = {k: f[k] for k in f.files}
+    tinygan.manual_seed(1)
+    b = Net()
+    assert not np.array_equal(b.conv.weight.numpy(), a.conv.weight.numpy())
+    b.load_state_dict(state)
+    for (k, va), (k2, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert k == k2
+        np.testing.assert_array_equal(vb, va, err_msg=k)
+        assert va.dtype == vb.dtype, k
+    a.eval()
+    b.eval()
+    np.testing.assert_array_equal(a(_x(seed=5)).numpy(), b(_x(seed=5)).numpy())
 
 
 def test_load_state_dict_casts_to_the_parameter_dtype():
@@ -441,3 +466,163 @@ def test_frozen_makes_parameters_constants_and_restores_them():
     except KeyError:
         pass
     assert all(p.requires_grad for p in lin.parameters())
+
+
+# ------------------------------------------------------------------------------------ optimizer bookkeeping
+# (each of these killed mutants that survived the rest of the suite; docs/testing.md, "Mutation testing")
+
+def _p(*shape, dtype=np.float64, seed=0):
+    return nn.Parameter(np.random.default_rng(seed).standard_normal(shape).astype(dtype))
+
+
+@pytest.mark.parametrize("hyper,ok", [
+    (dict(lr=0.0), True), (dict(eps=0.0), True), (dict(betas=(0.0, 0.9)), True), (dict(betas=(0.5, 0.0)), True),
+    (dict(lr=-1e-3), False), (dict(eps=-1e-8), False),
+    (dict(betas=(1.0, 0.999)), False), (dict(betas=(1.5, 0.999)), False), (dict(betas=(-0.1, 0.999)), False),
+    (dict(betas=(0.5, 1.0)), False), (dict(betas=(0.5, 1.5)), False), (dict(betas=(0.5, -0.1)), False),
+])
+def test_adam_hyper_parameter_bounds(hyper, ok):
+    """torch's bounds: lr >= 0, eps >= 0, 0 <= beta < 1 for each beta."""
+    if ok:
+        optim.Adam([_p(2)], **hyper)
+        return
+    full = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, **hyper}
+    with pytest.raises(ValueError, match=rf"^Adam: invalid hyper-parameters lr={full['lr']}, "
+                                         rf"betas={re.escape(str(tuple(full['betas'])))}, eps={full['eps']}$"):
+        optim.Adam([_p(2)], **hyper)
+
+
+def test_sgd_defaults_and_nesterov_rule():
+    assert optim.SGD([_p(2)]).defaults == dict(lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                                               nesterov=False)
+    for hyper in (dict(momentum=0.0), dict(momentum=0.9, dampening=0.1), dict(momentum=-0.5)):
+        with pytest.raises(ValueError, match=r"^SGD: nesterov momentum needs momentum > 0 and dampening 0$"):
+            optim.SGD([_p(2)], nesterov=True, **hyper)
+    optim.SGD([_p(2)], nesterov=True, momentum=0.5)
+
+
+def test_parameter_group_type_errors_name_the_group():
+    with pytest.raises(TypeError, match=r"^SGD: parameter group 1 must be a dict with a 'params' entry, got dict$"):
+        optim.SGD([{"params": [_p(2)]}, {"lr": 0.1}])
+    with pytest.raises(TypeError, match=r"^SGD: parameter group 1 must be a dict with a 'params' entry, got list$"):
+        optim.SGD([{"params": [_p(2)]}]).add_param_group([_p(2)])
+    with pytest.raises(TypeError, match=r"^SGD: the params of group 0 must be an ordered sequence, not a set "
+                                        r"\(a set's order changes from run to run, and the state_dict relies on it\)$"):
+        optim.SGD([{"params": {_p(2)}}])
+    with pytest.raises(ValueError, match=r"^RMSprop: got an empty parameter list$"):
+        optim.RMSprop([])
+
+
+def test_step_skips_a_parameter_without_gradient_and_goes_on():
+    a, b = _p(2, seed=1), _p(3, seed=2)
+    a0, b0 = a.numpy().copy(), b.numpy().copy()
+    opt = optim.SGD([a, b], lr=0.5)
+    b.grad = tinygan.tensor(np.ones(3))
+    opt.step()
+    np.testing.assert_array_equal(a.numpy(), a0)
+    np.testing.assert_array_equal(b.numpy(), b0 - 0.5)
+
+
+@pytest.mark.parametrize("name", ["Adam", "SGD", "RMSprop"])
+def test_a_float64_gradient_is_cast_to_the_float32_parameter_first(name):
+    """Bit for bit the step of the same gradient rounded to float32 beforehand (torch casts too)."""
+    hyper = {"Adam": dict(lr=0.1), "SGD": dict(lr=0.1, momentum=0.9), "RMSprop": dict(lr=0.01, centered=True)}[name]
+    rng = np.random.default_rng(3)
+    p64, p32 = _p(1000, dtype=np.float32, seed=4), _p(1000, dtype=np.float32, seed=4)
+    o64, o32 = getattr(optim, name)([p64], **hyper), getattr(optim, name)([p32], **hyper)
+    for _ in range(3):
+        g = rng.standard_normal(1000) * (1 + 1e-9)
+        p64.grad = tinygan.tensor(g)                                   # float64
+        p32.grad = tinygan.tensor(g.astype(np.float32))
+        o64.step()
+        o32.step()
+        assert p64.dtype == np.float32
+        np.testing.assert_array_equal(p64.numpy(), p32.numpy())
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "strided"])
+def test_optimizer_state_types_and_keys_follow_torch(layout):
+    """The same state on the group's flat path (contiguous) and the one-parameter path (a strided view)."""
+    p = _p(3) if layout == "contiguous" else nn.Parameter(np.arange(6.0)[::2])
+    p.grad = tinygan.tensor(np.ones(3))
+    for name, hyper, keys in [("RMSprop", {}, {"step", "square_avg"}),
+                              ("RMSprop", dict(momentum=0.5), {"step", "square_avg", "momentum_buffer"}),
+                              ("RMSprop", dict(centered=True), {"step", "square_avg", "grad_avg"}),
+                              ("Adam", {}, {"step", "exp_avg", "exp_avg_sq"}),
+                              ("SGD", dict(momentum=0.5), {"momentum_buffer"}), ("SGD", {}, set())]:
+        opt = getattr(optim, name)([p], **hyper)
+        opt.step()
+        opt.step()
+        state = opt.state_dict()["state"]
+        assert set(state.get(0, {})) == keys, (name, hyper)
+        if "step" in keys:
+            assert type(state[0]["step"]) is int and state[0]["step"] == 2, (name, hyper)
+
+
+@pytest.mark.gpu
+def test_a_gradient_on_another_device_is_refused():
+    p = nn.Parameter(tinygan.backend.xp_for("cuda").ones(2))
+    p.grad = tinygan.tensor(np.ones(2))                      # on the CPU
+    with pytest.raises(ValueError, match=r"^SGD.step: gradient on a different device from its parameter "
+                                         r"of shape \(2,\)$"):
+        optim.SGD([p], lr=0.1).step()
+
+
+def test_load_state_dict_accepts_saved_forms():
+    """What a checkpoint file hands back: lists for tuples, 0-d arrays for ints (np.savez)."""
+    p = _p(3)
+    opt = optim.Adam([p], lr=0.1, betas=(0.5, 0.9))
+    p.grad = tinygan.tensor(np.ones(3))
+    opt.step()
+    sd = opt.state_dict()
+    sd["param_groups"][0]["betas"] = [0.25, 0.75]
+    sd["state"][0]["step"] = np.array(7)
+    q = _p(3, seed=9)
+    opt2 = optim.Adam([q])
+    opt2.load_state_dict(sd)
+    assert opt2.param_groups[0]["betas"] == (0.25, 0.75) and type(opt2.param_groups[0]["betas"]) is tuple
+    st = opt2.state_dict()["state"][0]
+    assert type(st["step"]) is int and st["step"] == 7
+    np.testing.assert_array_equal(st["exp_avg"], sd["state"][0]["exp_avg"])
+
+
+def test_load_state_dict_refuses_other_groups_and_shapes():
+    a, b = _p(3), _p(2)
+    one_group = optim.SGD([a, b], momentum=0.5).state_dict()
+    with pytest.raises(ValueError, match=r"^SGD.load_state_dict: the saved parameter groups do not match "
+                                         r"this optimizer's \(different model\?\)$"):
+        optim.SGD([{"params": [a]}, {"params": [b]}], momentum=0.5).load_state_dict(one_group)
+    opt = optim.SGD([a], momentum=0.5)
+    a.grad = tinygan.tensor(np.ones(3))
+    opt.step()
+    sd = opt.state_dict()
+    sd["state"][0]["momentum_buffer"] = np.ones(4)
+    with pytest.raises(ValueError, match=r"^SGD.load_state_dict: state 'momentum_buffer' of parameter 0 has shape "
+                                         r"\(4,\), the parameter \(3,\)$"):
+        optim.SGD([a], momentum=0.5).load_state_dict(sd)
+
+
+def test_adam_kernel_and_its_slow_reference_follow_the_equations():
+    """kernels.optim.adam_step_ without weight decay (its default) and adam_step_ref, in float64,
+    against Adam's equations; the reference computes in float64 even from float32 inputs."""
+    rng = np.random.default_rng(5)
+    p, g = rng.standard_normal(6), rng.standard_normal(6)
+    m, v = rng.standard_normal(6) * 0.1, rng.uniform(0.1, 1.0, 6)
+    lr, b1, b2, eps, t = 0.01, 0.8, 0.95, 1e-6, 3
+    m1 = b1 * m + (1 - b1) * g
+    v1 = b2 * v + (1 - b2) * g * g
+    p1 = p - lr * (m1 / (1 - b1 ** t)) / (np.sqrt(v1 / (1 - b2 ** t)) + eps)
+    pk, mk, vk = p.copy(), m.copy(), v.copy()
+    adam_step_(pk, g, mk, vk, lr=lr, beta1=b1, beta2=b2, eps=eps, step=t)
+    for got, want in ((pk, p1), (mk, m1), (vk, v1)):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    for got, want in zip(adam_step_ref(p, g, m, v, lr, b1, b2, eps, t), (p1, m1, v1)):
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    f32 = [a.astype(np.float32) for a in (p, g, m, v)]
+    p1_32 = adam_step_ref(*f32, lr, b1, b2, eps, t)[0]
+    assert p1_32.dtype == np.float64
+    ex = [a.astype(np.float64) for a in f32]
+    m1e = b1 * ex[2] + (1 - b1) * ex[1]
+    v1e = b2 * ex[3] + (1 - b2) * ex[1] ** 2
+    np.testing.assert_allclose(p1_32, ex[0] - lr * (m1e / (1 - b1 ** t)) / (np.sqrt(v1e / (1 - b2 ** t)) + eps),
+                               rtol=1e-13)

@@ -20,11 +20,11 @@ from hypothesis.extra import numpy as hnp
 
 import tinygan
 import tinygan.functional as F
-from conftest import conv_cases, examples
+from conftest import conv_cases, dcgan_examples, examples, require_torch
 from tinygan import nn, optim
 from tinygan.backend import xp_for
 
-torch = pytest.importorskip("torch")
+torch = require_torch()   # fails without PyTorch unless TINYGAN_ALLOW_NO_TORCH=1 (conftest.py)
 TF = torch.nn.functional
 
 torch.set_num_threads(1)  # deterministic reductions; the tests are tiny anyway
@@ -320,6 +320,7 @@ def _conv_arrays(case, transposed=False):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@dcgan_examples()
 @settings(max_examples=examples(15))
 @given(case=conv_cases())
 def test_conv2d(device, dtype, case):
@@ -330,6 +331,7 @@ def test_conv2d(device, dtype, case):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@dcgan_examples(transposed=True)
 @settings(max_examples=examples(15))
 @given(case=conv_cases(transposed=True))
 def test_conv_transpose2d(device, dtype, case):
@@ -340,6 +342,7 @@ def test_conv_transpose2d(device, dtype, case):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@dcgan_examples()
 @settings(max_examples=examples(10))
 @given(case=conv_cases())
 def test_conv2d_grad_weight(device, dtype, case):

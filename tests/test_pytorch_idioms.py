@@ -20,9 +20,10 @@ import pytest
 import tinygan as tg
 import tinygan.functional as F
 from tinygan import nn, optim
+from conftest import require_torch
 from tinygan.testing import gradcheck, gradgradcheck
 
-torch = pytest.importorskip("torch")
+torch = require_torch()   # fails without PyTorch unless TINYGAN_ALLOW_NO_TORCH=1 (conftest.py)
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel:UserWarning")
 
 TG = SimpleNamespace(T=tg, nn=tg.nn, F=tg.functional, optim=tg.optim, grad=tg.grad, name="tinygan")

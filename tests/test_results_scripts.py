@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from conftest import require_torch
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -31,7 +31,7 @@ def test_scoreboard_quick(tmp_path):
 
 
 def test_quality_quick(tmp_path):
-    pytest.importorskip("torch")
+    require_torch()
     md = tmp_path / "q.md"
     r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--quick", "--threads", "1",
                         "--work", str(tmp_path / "w"), "--markdown", str(md)], capture_output=True, text=True,

@@ -241,8 +241,7 @@ def test_a_checkpoint_with_non_finite_values_is_never_written(tmp_path):
     assert not (tmp_path / "ck.npz").exists()
 
 
-def test_pytorch_dcgan_state_dict_loads_one_to_one():
-    torch = pytest.importorskip("torch")
+def test_pytorch_dcgan_state_dict_loads_one_to_one(torch):
     tnn = torch.nn
 
     class TorchG(tnn.Module):  # PyTorch's examples/dcgan/main.py Generator (64x64)
