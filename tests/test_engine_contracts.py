@@ -460,3 +460,18 @@ def test_load_state_dict_non_strict_returns_the_incompatible_keys(torch):
     with pytest.raises(RuntimeError, match=r"size mismatch for 0.weight: .* shape \(1, 1\) from checkpoint, "
                                            r"the shape in current model is \(2, 3\)"):
         ours.load_state_dict({"0.weight": np.zeros((1, 1))}, strict=False)
+
+
+def test_batch_norm_momentum_none_is_a_cumulative_average(torch):
+    """torch: momentum=None makes the running statistics the plain average of every batch seen."""
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((8, 3)).astype(np.float32) for _ in range(3)]
+    bn, tbn = tinygan.nn.BatchNorm1d(3, momentum=None), torch.nn.BatchNorm1d(3, momentum=None)
+    for x in xs:
+        bn(tinygan.tensor(x))
+        tbn(torch.tensor(x))
+    np.testing.assert_allclose(bn.running_mean, tbn.running_mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn.running_var, tbn.running_var.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="momentum must be a number"):
+        tinygan.functional.batch_norm(tinygan.tensor(xs[0]), np.zeros(3, np.float32), np.ones(3, np.float32),
+                                      training=True, momentum=None)

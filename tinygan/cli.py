@@ -26,6 +26,7 @@ from tinygan.benchmark import cli as bench_cli
 from tinygan.data import TOY_DATASETS
 from tinygan.gan.sampling import generate, grid_inputs, interpolation_inputs
 from tinygan.io import atomic_write
+from tinygan.kernels.memory import reuse_freed_memory
 from tinygan.metrics import cli as eval_cli
 from tinygan.run import TrainConfig, load_generator, resume, train
 from tinygan.run.config import DEFAULT_STEPS, FIELDS, flag_of, int_in
@@ -247,6 +248,7 @@ def _one_line(e: BaseException) -> str:
 
 
 def main(argv=None) -> int:
+    reuse_freed_memory()            # keep freed activations mapped for the next step (kernels/memory.py)
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = getattr(args, "debug", False) or bool(os.environ.get("TINYGAN_DEBUG"))

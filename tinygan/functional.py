@@ -237,14 +237,25 @@ def conv2d_grad_weight(x: Tensor, grad_output: Tensor, kernel_size, stride=1, pa
 # ---------------------------------------------------------------------------
 
 class BatchNormTrain(Function):
-    """Training-mode batch norm with batch statistics (see ``kernels/batchnorm.py``)."""
+    """Training-mode batch norm with batch statistics (see ``kernels/batchnorm.py``).
+
+    On NumPy arrays the forward keeps no normalised copy of x (backward reads
+    x, which the graph holds anyway: one activation less per layer) and both
+    passes run threaded over cache-sized blocks
+    (``batch_norm_train_forward`` / ``batch_norm_train_backward``); on CuPy
+    the fused CUDA kernels keep ``xhat``.
+    """
 
     def __init__(self, eps: float, affine: bool):
         self.eps, self.affine = eps, affine
+        self.xhat = None
 
     def forward(self, x, gamma=None, beta=None):
-        y, self.mean, self.var, self.xhat, self.invstd = _bn.batch_norm_forward(
-            x, gamma if self.affine else None, beta if self.affine else None, self.eps)
+        gamma, beta = (gamma, beta) if self.affine else (None, None)
+        if _bn.fast_path(x):
+            y, self.mean, self.var, self.invstd = _bn.batch_norm_train_forward(x, gamma, beta, self.eps)
+        else:
+            y, self.mean, self.var, self.xhat, self.invstd = _bn.batch_norm_forward(x, gamma, beta, self.eps)
         return y
 
     def backward(self, g):
@@ -252,8 +263,12 @@ class BatchNormTrain(Function):
         gamma = self.inputs[1] if self.affine else None
         if not is_grad_enabled():
             # Plain backward: the array kernel, dx = gamma invstd / M (M g - sum g - xhat sum(g xhat)).
-            dx, dgamma, dbeta = _bn.batch_norm_backward(
-                g.data, self.xhat, self.invstd, None if gamma is None else gamma.data)
+            gamma_data = None if gamma is None else gamma.data
+            if self.xhat is None:
+                dx, dgamma, dbeta = _bn.batch_norm_train_backward(g.data, x.data, self.mean, self.invstd,
+                                                                  gamma_data)
+            else:
+                dx, dgamma, dbeta = _bn.batch_norm_backward(g.data, self.xhat, self.invstd, gamma_data)
             grads = (Tensor(dx),)
             return grads + ((Tensor(dgamma), Tensor(dbeta)) if self.affine else ())
         # create_graph=True: the same equation with differentiable ops, xhat recomputed from x.
@@ -287,6 +302,9 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor | None = Non
     """
     op = "batch_norm"
     _check_float(op, input=x, weight=weight, bias=bias)
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating)) or not 0 <= momentum <= 1:
+        raise ValueError(f"{op}: momentum must be a number in [0, 1], got {momentum!r} "
+                         "(nn.BatchNorm*d(momentum=None) is the cumulative average)")
     if x.ndim not in (2, 4):
         raise ValueError(f"{op}: expected a 2-D (N, C) or 4-D (N, C, H, W) input, got shape {x.shape}")
     c = x.shape[1]
@@ -349,21 +367,32 @@ def layer_norm(x: Tensor, normalized_shape, weight: Tensor | None = None, bias: 
 class LeakyReLU(Function):
     """y = x if x > 0 else a x.
 
-    Backward multiplies g by the saved slope map s (1 or a): it is linear in g
+    Backward multiplies g by the slope map s (1 or a): it is linear in g
     with a constant s, so its own derivative is the same multiplication and
-    the second derivative w.r.t. x is zero almost everywhere.
+    the second derivative w.r.t. x is zero almost everywhere.  For a >= 0 on
+    NumPy arrays s is read off the output (y > 0 exactly where x > 0), which
+    the graph holds anyway, so forward writes y alone (as PyTorch's in-place
+    LeakyReLU, DCGAN's, keeps its output); otherwise forward keeps a mask.
     """
 
-    saved_inputs = ()   # backward reads the mask saved by forward
+    saved_inputs = ()   # backward reads the mask saved by forward, or the output (checked by saved_output)
 
     def __init__(self, slope: float):
         self.slope = slope
+        self.mask = None
 
     def forward(self, x):
+        if _act.output_backward(x, self.slope):
+            return _act.leaky_relu(x, self.slope)
         y, self.mask = _act.leaky_relu_forward(x, self.slope)
         return y
 
     def backward(self, g):
+        if self.mask is None:                   # NumPy, slope >= 0: s from the output
+            y = self.saved_output().data
+            if not is_grad_enabled():
+                return Tensor(_act.leaky_relu_backward_from_output(g.data, y, self.slope))
+            return g * Tensor(_act.leaky_relu_scale_from_output(y, self.slope, g.dtype))
         if not is_grad_enabled():
             # Plain backward: dx = g * s in one pass (one fused kernel on the GPU).
             return Tensor(_act.leaky_relu_backward(g.data, self.mask, self.slope))
@@ -391,14 +420,29 @@ def sigmoid(x: Tensor) -> Tensor:
     return Sigmoid()(x)
 
 
+def _sigmoid_array(x):
+    """sigma(x) on an array, as :class:`tinygan.ops.Sigmoid`'s forward (exp of -|x| only: no overflow)."""
+    xp = get_array_module(x)
+    e = xp.exp(-abs(x))
+    r = 1 / (1 + e)
+    return xp.where(x >= 0, r, e * r)
+
+
+def _softplus_array(x):
+    """log(1 + e^x) as max(x, 0) + log1p(e^-|x|) (no overflow)."""
+    xp = get_array_module(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-abs(x)))
+
+
 class Softplus(Function):
     """y = log(1 + e^x), computed as max(x, 0) + log1p(e^-|x|) (no overflow).  dy/dx = sigmoid(x)."""
 
     def forward(self, x):
-        xp = get_array_module(x)
-        return xp.maximum(x, 0) + xp.log1p(xp.exp(-abs(x)))
+        return _softplus_array(x)
 
     def backward(self, g):
+        if not is_grad_enabled():           # plain backward: g sigma(x) on arrays, no graph nodes
+            return Tensor(g.data * _sigmoid_array(self.inputs[0].data))
         return g * Sigmoid()(self.inputs[0])
 
 
@@ -489,14 +533,65 @@ def binary_cross_entropy(p: Tensor, target, reduction: str = "mean") -> Tensor:
     return _reduce(BinaryCrossEntropy()(p, t), reduction, "binary_cross_entropy")
 
 
+class BCEWithLogits(Function):
+    """loss_i = softplus(x_i) - t_i x_i, reduced by ``mean``, ``sum`` or not at all, in one graph node.
+
+    The loss of a GAN discriminator is a few hundred logits: there the time
+    is Python, not arithmetic, so one node replaces softplus, mul, sub and
+    mean (four nodes and their backward passes).  Backward::
+
+        dL/dx_i = g_i (sigma(x_i) - t_i),   dL/dt_i = -g_i x_i      (times 1/N for the mean)
+
+    on arrays in a plain backward, with differentiable ops under
+    ``create_graph`` (so second derivatives flow, as through the composition).
+    """
+
+    def __init__(self, reduction: str):
+        self.reduction = reduction
+
+    def forward(self, x, t):
+        loss = _softplus_array(x) - t * x
+        if self.reduction == "mean":
+            return loss.mean()
+        if self.reduction == "sum":
+            return loss.sum()
+        return loss
+
+    def _scale(self, g, like):
+        """g broadcast over the elements (reduced losses) and divided by N for the mean."""
+        if self.reduction == "none":
+            return g
+        return g * (1.0 / like.size) if self.reduction == "mean" else g
+
+    def backward(self, g):
+        x, t = self.inputs
+        if not is_grad_enabled():
+            gd = self._scale(g.data, x.data)
+            gx = Tensor(gd * (_sigmoid_array(x.data) - t.data)) if self.needs_input_grad[0] else None
+            gt = Tensor(-gd * x.data) if self.needs_input_grad[1] else None
+            if gx is not None and gx.shape != x.shape:
+                gx = Tensor(get_array_module(x.data).broadcast_to(gx.data, x.shape).copy())
+            if gt is not None and gt.shape != t.shape:
+                gt = Tensor(get_array_module(t.data).broadcast_to(gt.data, t.shape).copy())
+            return gx, gt
+        gs = g if self.reduction == "none" else g * (1.0 / x.numel()) if self.reduction == "mean" else g
+        gx = gs * (Sigmoid()(x) - t) if self.needs_input_grad[0] else None
+        gt = -(gs * x) if self.needs_input_grad[1] else None
+        return gx, gt
+
+
 def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     """BCE on logits x = log(p / (1 - p)):  -[t log s(x) + (1-t) log(1 - s(x))] = softplus(x) - t x.
 
     softplus is evaluated as max(x, 0) + log1p(e^-|x|), so any logit is safe.
+    One graph node (:class:`BCEWithLogits`), reduction included.
     """
-    _check_float("binary_cross_entropy_with_logits", input=logits)
-    t = _check_pair("binary_cross_entropy_with_logits", logits, target)
-    return _reduce(softplus(logits) - t * logits, reduction, "binary_cross_entropy_with_logits")
+    op = "binary_cross_entropy_with_logits"
+    _check_float(op, input=logits)
+    t = _check_pair(op, logits, target)
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return BCEWithLogits(reduction)(logits, t)
 
 
 def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:

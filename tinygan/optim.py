@@ -3,6 +3,19 @@
 The maths of each update lives in :mod:`tinygan.kernels.optim` (in-place
 array updates); this module keeps the per-parameter state, the
 hyper-parameters and the (PyTorch-shaped) ``state_dict``.
+
+State layout on the CPU: each parameter group keeps its optimizer state in
+one flat buffer per state name (:class:`_FlatState`), and each parameter's
+``state[id(p)]["exp_avg"]`` (say) is a view of its own slice, shaped like the
+parameter.  ``step`` then updates every parameter of the group in one
+threaded call (``tinygan.kernels.optim.adam_multi_`` and its siblings), which
+computes exactly the floats of the one-parameter kernels.  The parameters'
+own arrays stay where their modules put them (``p.data`` is never replaced),
+and ``state_dict`` / ``load_state_dict`` see plain per-parameter arrays as
+before: a state array that is not a view of the buffer (restored from a
+checkpoint, or moved back from a GPU) is copied into it at the next step.
+Parameters on a GPU, non-contiguous ones, and ones of another dtype than the
+group's first use the one-parameter kernels.
 """
 from __future__ import annotations
 
@@ -13,6 +26,41 @@ import numpy as np
 from tinygan.autograd import Tensor, zero_grads
 from tinygan.backend import get_array_module, to_device, to_numpy
 from tinygan.kernels import optim as _k
+
+
+class _FlatState:
+    """One zero-initialised flat buffer per state name for the NumPy parameters of one group."""
+
+    def __init__(self, params, names, dtype):
+        self.dtype, self.names = np.dtype(dtype), tuple(names)
+        self.ids = tuple(id(p) for p in params)
+        offsets, total = {}, 0
+        for p in params:
+            offsets[id(p)] = (total, total + p.data.size, p.shape)
+            total += p.data.size
+        self.buffers = {n: np.zeros(total, dtype=self.dtype) for n in names}
+        self.views = {pid: {n: buf[s:e].reshape(shape) for n, buf in self.buffers.items()}
+                      for pid, (s, e, shape) in offsets.items()}
+
+    def covers(self, p) -> bool:
+        return id(p) in self.views and p.data.dtype == self.dtype
+
+    def adopt(self, p, state: dict, name: str):
+        """``state[name]`` as a view of this buffer: zeros when new, else the old values copied in."""
+        view = self.views[id(p)][name]
+        current = state.get(name)
+        if current is not view:
+            if current is None:
+                view.fill(0)
+            else:
+                view[...] = to_numpy(current)
+            state[name] = view
+        return view
+
+
+def _fast(p, g) -> bool:
+    """The CPU multi-parameter path applies: a C-contiguous NumPy parameter (and gradient on the host)."""
+    return get_array_module(p.data) is np and p.data.flags.c_contiguous and get_array_module(g) is np
 
 
 def _follow_device(state: dict, p) -> None:
@@ -49,6 +97,7 @@ class Optimizer:
         self.defaults: dict[str, Any] = dict(defaults)
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, Any]] = {}  # keyed by id(param)
+        self._flat: dict[int, _FlatState] = {}       # group index -> flat state buffers (CPU)
         for group in (params if isinstance(params[0], dict) else [{"params": params}]):
             self.add_param_group(group)
 
@@ -107,22 +156,57 @@ class Optimizer:
 
         A gradient of another float dtype than its parameter (float64 on a
         float32 parameter, say) is cast to the parameter's dtype first, on
-        the CPU and the GPU alike.
+        the CPU and the GPU alike.  On the CPU the group's parameters are
+        updated together (see the module docstring); the floats are those of
+        one-parameter updates.
         """
-        for group, p in self.params():
-            if p.grad is None:
-                continue
-            g = p.grad.data
-            if get_array_module(g) is not get_array_module(p.data):
-                raise ValueError(f"{type(self).__name__}.step: gradient on a different device from its "
-                                 f"parameter of shape {p.shape}")
-            if g.dtype != p.data.dtype:
-                # e.g. a float64 gradient on a float32 parameter: step in the parameter's dtype, the same
-                # on both devices (the fused CUDA kernels take one dtype; NumPy would cast in place)
-                g = g.astype(p.data.dtype)
-            state = self.state.setdefault(id(p), {})
-            _follow_device(state, p)
-            self._update(group, p, g, state)
+        for index, group in enumerate(self.param_groups):
+            batch = []
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                g = p.grad.data
+                if get_array_module(g) is not get_array_module(p.data):
+                    raise ValueError(f"{type(self).__name__}.step: gradient on a different device from its "
+                                     f"parameter of shape {p.shape}")
+                if g.dtype != p.data.dtype:
+                    # e.g. a float64 gradient on a float32 parameter: step in the parameter's dtype, the same
+                    # on both devices (the fused CUDA kernels take one dtype; NumPy would cast in place)
+                    g = g.astype(p.data.dtype)
+                state = self.state.setdefault(id(p), {})
+                _follow_device(state, p)
+                if self._state_names and _fast(p, g):
+                    batch.append((p, g, state))
+                else:
+                    self._update(group, p, g, state)
+            if batch:
+                flat = self._flat_state(index, group, batch[0][0].data.dtype)
+                slow = [item for item in batch if not flat.covers(item[0])]
+                for p, g, state in slow:
+                    self._update(group, p, g, state)
+                batch = [item for item in batch if flat.covers(item[0])]
+                if batch:
+                    self._update_many(group, batch, flat)
+
+    # The state arrays a parameter has (for the flat buffers); () keeps the one-parameter path.
+    _state_names: tuple[str, ...] = ()
+
+    def _flat_state(self, index: int, group: dict, dtype) -> _FlatState:
+        """The flat buffers of group ``index`` (rebuilt when its parameters changed)."""
+        params = [p for p in group["params"] if get_array_module(p.data) is np and p.data.dtype == dtype
+                  and p.data.flags.c_contiguous]
+        names = self._state_names_for(group)
+        flat = self._flat.get(index)
+        if flat is None or flat.ids != tuple(id(p) for p in params) or flat.dtype != np.dtype(dtype) \
+                or flat.names != names:
+            flat = self._flat[index] = _FlatState(params, names, dtype)
+        return flat
+
+    def _state_names_for(self, group: dict) -> tuple[str, ...]:
+        return self._state_names
+
+    def _update_many(self, group, batch, flat: _FlatState) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def _update(self, group, p, g, state) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -182,6 +266,8 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: invalid hyper-parameters lr={lr}, betas={betas}, eps={eps}")
         super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
 
+    _state_names = ("exp_avg", "exp_avg_sq")
+
     def _update(self, group, p, g, state):
         if not state:
             xp = get_array_module(p.data)
@@ -192,6 +278,18 @@ class Adam(Optimizer):
         b1, b2 = group["betas"]
         _k.adam_step_(p.data, g, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=b1, beta2=b2,
                       eps=group["eps"], step=state["step"], weight_decay=group["weight_decay"])
+
+    def _update_many(self, group, batch, flat):
+        ms, vs, steps = [], [], []
+        for p, _, state in batch:
+            state.setdefault("step", 0)
+            ms.append(flat.adopt(p, state, "exp_avg"))
+            vs.append(flat.adopt(p, state, "exp_avg_sq"))
+            state["step"] += 1
+            steps.append(state["step"])
+        b1, b2 = group["betas"]
+        _k.adam_multi_([p.data for p, _, _ in batch], [g for _, g, _ in batch], ms, vs, steps, lr=group["lr"],
+                       beta1=b1, beta2=b2, eps=group["eps"], weight_decay=group["weight_decay"])
 
 
 class SGD(Optimizer):
@@ -204,6 +302,8 @@ class SGD(Optimizer):
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening,
                          weight_decay=weight_decay, nesterov=nesterov)
 
+    _state_names = ("momentum_buffer",)
+
     def _update(self, group, p, g, state):
         first = "momentum_buffer" not in state
         buf = _k.sgd_step_(p.data, g, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
@@ -211,6 +311,26 @@ class SGD(Optimizer):
                            nesterov=group["nesterov"], first=first)
         if buf is not None:
             state["momentum_buffer"] = buf
+
+    def _state_names_for(self, group):
+        return ("momentum_buffer",) if group["momentum"] else ()
+
+    def _update_many(self, group, batch, flat):
+        momentum = group["momentum"]
+        first, bufs = [], []
+        for p, _, state in batch:
+            first.append("momentum_buffer" not in state)
+            if momentum:
+                view = flat.views[id(p)]["momentum_buffer"]
+                if not first[-1]:
+                    view = flat.adopt(p, state, "momentum_buffer")
+                state["momentum_buffer"] = view               # written by the kernel (buf = g) when first
+                bufs.append(view)
+            else:
+                bufs.append(None)
+        _k.sgd_multi_([p.data for p, _, _ in batch], [g for _, g, _ in batch], bufs, lr=group["lr"],
+                      momentum=momentum, dampening=group["dampening"], weight_decay=group["weight_decay"],
+                      nesterov=group["nesterov"], first=first)
 
 
 class RMSprop(Optimizer):
@@ -235,3 +355,22 @@ class RMSprop(Optimizer):
                          lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
                          weight_decay=group["weight_decay"], momentum=group["momentum"],
                          centered=group["centered"])
+
+    _state_names = ("square_avg", "momentum_buffer", "grad_avg")
+
+    def _state_names_for(self, group):
+        return ("square_avg",) + (("momentum_buffer",) if group["momentum"] > 0 else ()) + \
+            (("grad_avg",) if group["centered"] else ())
+
+    def _update_many(self, group, batch, flat):
+        names = self._state_names_for(group)
+        arrays = {n: [] for n in ("square_avg", "momentum_buffer", "grad_avg")}
+        for p, _, state in batch:
+            state.setdefault("step", 0)
+            for n in arrays:
+                arrays[n].append(flat.adopt(p, state, n) if n in names else None)
+            state["step"] += 1
+        _k.rmsprop_multi_([p.data for p, _, _ in batch], [g for _, g, _ in batch], arrays["square_avg"],
+                          arrays["momentum_buffer"], arrays["grad_avg"], lr=group["lr"], alpha=group["alpha"],
+                          eps=group["eps"], weight_decay=group["weight_decay"], momentum=group["momentum"],
+                          centered=group["centered"])

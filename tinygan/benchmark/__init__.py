@@ -9,6 +9,9 @@ Run them with ``tinygan bench`` (see ``docs/benchmarks.md``):
   both frameworks from identical weights and data, parity-checked first;
 * :mod:`tinygan.benchmark.timing` -- warm-up, repetitions, median and spread,
   CUDA events on the GPU, and the machine's GEMM and copy ceilings;
+* :mod:`tinygan.benchmark.isolated` -- on the CPU, each framework timed in its
+  own processes, alternating (one library's spinning threads never steal the
+  other's cores);
 * :mod:`tinygan.benchmark.report` -- the markdown tables, JSON and the
   "where we stand vs targets" section;
 * :mod:`tinygan.benchmark.cli` -- the ``bench`` sub-command.

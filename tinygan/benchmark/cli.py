@@ -22,6 +22,7 @@ from tinygan.benchmark import report as R
 from tinygan.benchmark import step as S
 from tinygan.benchmark.kernels import Config
 from tinygan.benchmark.timing import Budget, machine_ceilings
+from tinygan.kernels import threads as tg_threads
 
 SIZES = (64, 28, 32)
 BATCHES = (64, 128)
@@ -66,6 +67,9 @@ def add_parser(subparsers, common=None) -> None:
     p.add_argument("--markdown", default=None, metavar="PATH",
                    help="write a results file: machine, versions, command, tables, targets")
     p.add_argument("--tf32", action="store_true", help="GPU: a second table with TF32 on for both frameworks")
+    p.add_argument("--same-process", action="store_true",
+                   help="CPU: time both frameworks in this process, alternating blocks (the default runs each "
+                        "framework in its own processes, alternating; the GPU always uses one process)")
     p.set_defaults(func=run)
 
 
@@ -84,6 +88,8 @@ def command_line(args) -> str:
         parts.append("--no-memory")
     if args.tf32:
         parts.append("--tf32")
+    if getattr(args, "same_process", False):
+        parts.append("--same-process")
     if args.json:
         parts.append(f"--json {args.json}")
     if args.markdown:
@@ -118,18 +124,34 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def _isolated(args) -> bool:
+    """Each framework in its own processes: the CPU default (see tinygan/benchmark/isolated.py)."""
+    return args.device == "cpu" and not getattr(args, "same_process", False)
+
+
+def timing_method(args) -> str:
+    if _isolated(args):
+        return ("each framework in its own processes, alternating (tinygan, PyTorch, then PyTorch, tinygan, ...): "
+                "one fresh process per timed block, importing only its own framework")
+    if args.device == "cpu":
+        return "both frameworks in this process, alternating blocks (--same-process)"
+    return "both frameworks in one process, alternating blocks, CUDA events"
+
+
 def _run_tables(args, configs, budgets, ceilings, tf32: bool) -> dict:
     table = {"tf32": tf32, "kernels": [], "steps": []}
     if args.only != "step":
         _log(f"kernels{' (TF32)' if tf32 else ''}: agreement, then timing")
-        table["kernels"] = K.run_kernels(configs, args.device, budgets["kernels"], ceilings, tf32=tf32, log=_log)
+        table["kernels"] = K.run_kernels(configs, args.device, budgets["kernels"], ceilings, tf32=tf32, log=_log,
+                                         threads=args.threads, isolated=_isolated(args))
     if args.only != "kernels":
         for cfg in configs:
             _log(f"step {cfg.name}{' (TF32)' if tf32 else ''}: parity over {args.parity_iters} iterations, "
                  f"then timing")
             row = S.run_step(cfg, args.device, budgets["step"], args.threads, tf32=tf32,
                              parity_iters=args.parity_iters, f64_iters=args.f64_iters,
-                             memory=not (args.no_memory or args.quick), ceilings=ceilings)
+                             memory=not (args.no_memory or args.quick), ceilings=ceilings,
+                             isolated=_isolated(args), log=_log)
             p = row["parity"]
             _log(f"  parity {'ok' if p['ok'] else 'FAILED ' + ', '.join(p['failed'])}: gradients from the same "
                  f"weights {p['probe_grad_rel_l2']:.1e}; after {p['iters']} iterations losses {p['loss_rel']:.1e}, "
@@ -154,6 +176,7 @@ def run(args) -> int:
         raise ValueError("--tf32 applies to --device cuda only")
     args.threads = args.threads or default_threads()
     torch.set_num_threads(args.threads)
+    tg_threads.set_num_threads(args.threads)
     limiter = None
     try:
         from threadpoolctl import threadpool_limits
@@ -174,9 +197,10 @@ def run(args) -> int:
             budgets = {"kernels": Budget(warmup=2, reps=args.reps, rounds=4),
                        "step": Budget(warmup=1, reps=args.reps or 10, rounds=5)}
         _log(f"tinygan bench on {args.device}, {args.threads} threads: measuring the machine's ceilings")
-        ceilings = machine_ceilings(args.device, quick=args.quick)
+        ceilings = machine_ceilings(args.device, quick=args.quick, threads=args.threads)
         result = {"schema": 1, "command": command_line(args), "device": args.device, "threads": args.threads,
-                  "quick": args.quick, "machine": R.machine_info(args.device, args.threads),
+                  "quick": args.quick, "timing": timing_method(args),
+                  "machine": R.machine_info(args.device, args.threads),
                   "versions": R.versions(args.device), "ceilings": ceilings,
                   "configs": [c.as_dict() for c in configs], "tables": []}
         result["tables"].append(_run_tables(args, configs, budgets, ceilings, tf32=False))
@@ -187,12 +211,14 @@ def run(args) -> int:
             finally:
                 _set_tf32(torch, False)
         _log("measuring the ceilings again (the better of the two counts)")
-        result["ceilings"] = R.merge_ceilings(ceilings, machine_ceilings(args.device, quick=args.quick))
+        result["ceilings"] = R.merge_ceilings(ceilings, machine_ceilings(args.device, quick=args.quick,
+                                                                         threads=args.threads))
         R.apply_ceilings(result["tables"], result["ceilings"])
         result["targets"] = R.evaluate_targets(result)
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
+        tg_threads.set_num_threads(None)
 
     print(R.tables_markdown(result))
     print("### Where we stand vs targets\n")

@@ -31,7 +31,9 @@ PyTorch is imported inside the functions that run a benchmark, never at import.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import sys
 from typing import Callable
 
 import numpy as np
@@ -39,6 +41,7 @@ import numpy as np
 from tinygan import functional as F
 from tinygan.autograd import Tensor, grad, no_grad
 from tinygan.backend import cupy_module, to_numpy
+from tinygan.benchmark import isolated as I
 from tinygan.benchmark.timing import clock_for, measure_pair
 from tinygan.gan.dcgan import DCGANDiscriminator, DCGANGenerator
 from tinygan.nn.module import Parameter
@@ -257,16 +260,22 @@ class Bound:
 
 
 class _Frameworks:
-    """Array conversion for both sides on one device."""
+    """Array conversion for both sides on one device (PyTorch is imported on first use)."""
 
     def __init__(self, device: str):
-        import torch
-        self.torch = torch
         self.device = device
+        self._torch = None
         if device == "cpu":
             self.xp = np
         else:
             self.xp = cupy_module()
+
+    @property
+    def torch(self):
+        if self._torch is None:
+            import torch
+            self._torch = torch
+        return self._torch
 
     # --- tinygan side
     def tg(self, a: np.ndarray, requires_grad=False, channels_last=False):
@@ -415,10 +424,36 @@ def _row(case: Case, pass_: str, agree: float, tol: float, timings: dict | None,
     return row
 
 
+def _backward_callable(y, leaves, g, fw: _Frameworks, framework: str):
+    if framework == "tinygan":
+        return lambda: grad(y, leaves, g, retain_graph=True)
+    return lambda: fw.torch.autograd.grad(y, leaves, g, retain_graph=True)
+
+
+def _gradient_for(y, rng, fw: _Frameworks, framework: str):
+    """The backward pass's incoming gradient for output ``y`` (None for a scalar), drawn from ``rng``."""
+    if y.ndim == 0:
+        return None
+    g_host = rng.standard_normal(tuple(y.shape), dtype=np.float32)
+    return fw.tg_like(y, g_host) if framework == "tinygan" else fw.pt(g_host)
+
+
+def pass_callables(case: Case, fw: _Frameworks, framework: str, seed: int = 0) -> list:
+    """``[(pass, callable)]`` timing each pass of ``case`` in one framework, from the same inputs as
+    :func:`run_case` (the same seed, the same draws), for the per-process timing."""
+    rng = np.random.default_rng(seed)
+    arrays = _inputs(case, rng)
+    bound = (bind_tinygan if framework == "tinygan" else bind_torch)(case, arrays, fw)
+    if case.op == "adam":
+        return [("step", bound.step)]
+    y = bound.forward()
+    g = _gradient_for(y, rng, fw, framework)
+    return [("fwd", bound.forward), ("bwd", _backward_callable(y, bound.leaves, g, fw, framework))]
+
+
 def run_case(case: Case, fw: _Frameworks, budget, ceilings: dict, tol: float = KERNEL_TOL,
              seed: int = 0, time_it: bool = True) -> list[dict]:
-    """Check agreement, then time each pass of ``case`` in both frameworks; one row per pass."""
-    torch = fw.torch
+    """Check agreement, then (``time_it``: in this process) time each pass of ``case``; one row per pass."""
     rng = np.random.default_rng(seed)
     arrays = _inputs(case, rng)
     tg, pt = bind_tinygan(case, arrays, fw), bind_torch(case, arrays, fw)
@@ -445,38 +480,79 @@ def run_case(case: Case, fw: _Frameworks, budget, ceilings: dict, tol: float = K
 
     # backward: every input gradient must agree; timed on a retained graph
     y_tg, y_pt = tg.forward(), pt.forward()
-    if y_tg.ndim == 0:
-        g_tg, g_pt = None, None
-    else:
-        g_host = rng.standard_normal(tuple(y_pt.shape), dtype=np.float32)
-        g_tg, g_pt = fw.tg_like(y_tg, g_host), fw.pt(g_host)
-
-    def back_tg():
-        return grad(y_tg, tg.leaves, g_tg, retain_graph=True)
-
-    def back_pt():
-        return torch.autograd.grad(y_pt, pt.leaves, g_pt, retain_graph=True)
-
+    state = rng.bit_generator.state
+    g_tg = _gradient_for(y_tg, rng, fw, "tinygan")
+    rng.bit_generator.state = state                   # the same draw for both
+    g_pt = _gradient_for(y_pt, rng, fw, "torch")
+    back_tg = _backward_callable(y_tg, tg.leaves, g_tg, fw, "tinygan")
+    back_pt = _backward_callable(y_pt, pt.leaves, g_pt, fw, "torch")
     agree = max(rel_err(a, b) for a, b in zip(back_tg(), back_pt()))
     rows.append(_row(case, "bwd", agree, tol, timed({"tinygan": back_tg, "torch": back_pt}, agree), ceilings))
     return rows
 
 
+def _case_spec(case: Case, cfg: Config, passes) -> dict:
+    fields = ("image_size", "batch", "nz", "ngf", "ndf", "nc")
+    return {"config": {k: getattr(cfg, k) for k in fields}, "layer": case.layer, "op": case.op,
+            "passes": list(passes)}
+
+
 def run_kernels(configs: list[Config], device: str, budget, ceilings: dict, tf32: bool = False,
-                time_it: bool = True, log: Callable[[str], None] | None = None) -> list[dict]:
-    """Every kernel row of every configuration (agreement checked before timing)."""
+                time_it: bool = True, log: Callable[[str], None] | None = None, threads: int | None = None,
+                isolated: bool | None = None) -> list[dict]:
+    """Every kernel row of every configuration (agreement checked before timing).
+
+    ``isolated`` (default: on the CPU) times each framework in its own
+    processes (:mod:`tinygan.benchmark.isolated`), after the agreement checks
+    made here; otherwise both are timed in this process, in alternating blocks.
+    """
     fw = _Frameworks(device)
     tol = KERNEL_TOL_TF32 if tf32 else KERNEL_TOL
-    rows = []
+    isolated = (device == "cpu") if isolated is None else isolated
+    rows, todo = [], []
     for cfg in configs:
         for case in kernel_cases(cfg):
             case_tol = tol if case.bound == "gemm" else KERNEL_TOL
-            new = run_case(case, fw, budget, ceilings, tol=case_tol, time_it=time_it)
-            rows += new
+            new = run_case(case, fw, budget, ceilings, tol=case_tol, time_it=time_it and not isolated)
+            rows += [(case, r) for r in new]
+            ok = [r["pass"] for r in new if r["ok"]]
+            if ok:
+                todo.append((case, cfg, ok))
             if log:
                 for r in new:
                     ms = (f"{r['tinygan']['median_ms']:.3f} vs {r['torch']['median_ms']:.3f} ms" if "tinygan" in r
                           else "" if r["ok"] else "DISAGREES: not timed")
                     log(f"  {r['config']:>10} {r['layer']:<22} {r['op']:<16} {r['pass']:<4} "
                         f"err {r['agree']:.1e} {ms}")
-    return rows
+    if time_it and isolated and todo:
+        if log:
+            log(f"  timing {sum(len(p) for _, _, p in todo)} rows, each framework in its own processes")
+        timings = I.time_kernels([_case_spec(c, cfg, p) for c, cfg, p in todo], budget, threads or 1, log)
+        out = []
+        for case, r in rows:
+            t = timings.get((r["config"], r["layer"], r["op"], r["pass"]))
+            if t is not None and r["ok"]:
+                r = _row(case, r["pass"], r["agree"], r["tol"], t, ceilings)
+            out.append(r)
+        return out
+    return [r for _, r in rows]
+
+
+def _timing_child(spec: dict) -> dict:
+    """Body of a timing child (:mod:`tinygan.benchmark.isolated`): one framework's block of every kernel row."""
+    budget = I.Budget(**spec["budget"])
+    fw = _Frameworks("cpu")
+    out, cases = {}, {}
+    for c in spec["cases"]:
+        cfg = Config(**c["config"])
+        if cfg not in cases:
+            cases[cfg] = kernel_cases(cfg)
+        case = next(k for k in cases[cfg] if k.layer == c["layer"] and k.op == c["op"])
+        for pass_, fn in pass_callables(case, fw, spec["framework"]):
+            if pass_ in c["passes"]:
+                out[json.dumps([case.config, case.layer, case.op, pass_])] = I.block(fn, budget, spec["rounds"])
+    return {"samples": out}
+
+
+if __name__ == "__main__":   # a timing child: python -m tinygan.benchmark.kernels '{"mode": "kernels", ...}'
+    I.child_main(__name__, sys.argv, _timing_child)

@@ -42,6 +42,7 @@ import numpy as np
 from tinygan import optim
 from tinygan.autograd import Tensor
 from tinygan.backend import xp_for
+from tinygan.benchmark import isolated as I
 from tinygan.benchmark.kernels import Config, build_tinygan, step_gflop, to_host
 from tinygan.benchmark.timing import clock_for, measure_pair
 from tinygan.gan.losses import NonSaturating
@@ -412,7 +413,11 @@ def check_parity(tg: TinyganSide, pt: TorchSide, iters: int = 10, tol: Tolerance
 
 
 def time_steps(tg: TinyganSide, pt: TorchSide, budget) -> dict:
-    """Median (and spread) of one iteration in each framework, timed in alternating blocks."""
+    """Median (and spread) of one iteration in each framework, timed in alternating blocks in this process.
+
+    The GPU's method (and ``--same-process`` on the CPU); the CPU default is
+    :func:`tinygan.benchmark.isolated.time_steps`, one process per block.
+    """
     counters = {"tinygan": itertools.count(), "torch": itertools.count()}
     fns = {"tinygan": (lambda: tg.step(next(counters["tinygan"])), clock_for("tinygan", tg.device)),
            "torch": (lambda: pt.step(next(counters["torch"])), clock_for("torch", pt.device))}
@@ -513,12 +518,16 @@ def peak_memory(cfg: Config, device: str, threads: int, pair=None) -> dict:
 # ---------------------------------------------------------------------------- driver
 
 def run_step(cfg: Config, device: str, budget, threads: int, tf32: bool = False, parity_iters: int = 10,
-             f64_iters: int = 3, memory: bool = True, time_it: bool = True, ceilings: dict | None = None) -> dict:
+             f64_iters: int = 3, memory: bool = True, time_it: bool = True, ceilings: dict | None = None,
+             isolated: bool | None = None, log=None) -> dict:
     """Parity (float32, and float64 when ``f64_iters``), then timing and memory of one configuration.
 
     Returns one result row (a dict).  A configuration whose float32 parity
     fails is not timed: the time would not be for the same computation.
+    ``isolated`` (default: on the CPU) times each framework in its own
+    processes, from the initial weights both started the parity run with.
     """
+    isolated = (device == "cpu") if isolated is None else isolated
     row = {"config": cfg.name, "image_size": cfg.image_size, "batch": cfg.batch, "gflop": step_gflop(cfg)}
     if f64_iters and not tf32:                    # the same layers at a small batch: float64 is slow
         tg64, pt64 = build_pair(dataclasses.replace(cfg, batch=min(cfg.batch, F64_BATCH)), device,
@@ -527,9 +536,11 @@ def run_step(cfg: Config, device: str, budget, threads: int, tf32: bool = False,
         del tg64, pt64
         gc.collect()
     tg, pt = build_pair(cfg, device)
+    initial = pt.initial_state()
     row["parity"] = check_parity(tg, pt, parity_iters, Tolerance.tf32() if tf32 else Tolerance())
     if time_it and row["parity"]["ok"]:
-        t = time_steps(tg, pt, budget)
+        t = I.time_steps(cfg, initial, budget, threads, log) if isolated else time_steps(tg, pt, budget)
+        row["timing"] = "one process per framework, alternating" if isolated else "one process, alternating blocks"
         row["tinygan"], row["torch"] = t["tinygan"].as_dict(), t["torch"].as_dict()
         row["ratio"] = t["tinygan"].median_ms / t["torch"].median_ms
         row["tinygan_gflops"] = row["gflop"] / (t["tinygan"].median_ms * 1e-3)
@@ -541,5 +552,34 @@ def run_step(cfg: Config, device: str, budget, threads: int, tf32: bool = False,
     return row
 
 
-if __name__ == "__main__":   # the memory child: python -m tinygan.benchmark.step '{"config": ..., ...}'
-    print(json.dumps(_memory_child(json.loads(sys.argv[1]))))
+def _timing_child(spec: dict) -> dict:
+    """Body of a timing child (:mod:`tinygan.benchmark.isolated`): one framework's block of iterations."""
+    cfg = Config(**spec["config"])
+    budget = I.Budget(**spec["budget"])
+    saved = np.load(spec["state"])
+    state = {"G": {}, "D": {}}
+    for key in saved.files:
+        net, name = key.split("/", 1)
+        state[net][name] = saved[key]
+    if spec["framework"] == "torch":
+        import torch
+        side = TorchSide(cfg, "cpu")
+        for net in ("G", "D"):
+            getattr(side, net).load_state_dict({k: torch.from_numpy(v) for k, v in state[net].items()})
+    else:
+        side = TinyganSide(cfg, "cpu", state=state)
+    side.set_data(*make_data(cfg))
+    counter = itertools.count()
+    for _ in range(3):                     # the parent's parity iterations warmed its copy up likewise
+        side.step(next(counter))
+    return {"samples": I.block(lambda: side.step(next(counter)), budget, spec["rounds"])}
+
+
+if __name__ == "__main__":
+    # python -m tinygan.benchmark.step '{"config": ..., ...}': the memory child, or (with "mode": "step")
+    # a timing child of tinygan.benchmark.isolated
+    _spec = json.loads(sys.argv[1])
+    if _spec.get("mode") == "step":
+        I.child_main(__name__, sys.argv, _timing_child)
+    else:
+        print(json.dumps(_memory_child(_spec)))

@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from tinygan.backend import cupy_module
+from tinygan.kernels import threads as tg_threads
 
 
 @dataclasses.dataclass
@@ -178,14 +179,28 @@ def _best_rate(fn, clock, work: float, reps: int) -> float:
     return work / (t.min_ms * 1e-3)
 
 
-def machine_ceilings(device: str, quick: bool = False, torch_too: bool = True) -> dict:
+def parallel_copy(dst, src, threads: int) -> None:
+    """``dst[...] = src`` for 1-D arrays, cut into tinygan's element-wise blocks and run on ``threads`` threads."""
+    blocks = tg_threads.blocks(src.size, src.itemsize)
+
+    def block(i):
+        s, e = blocks[i]
+        np.copyto(dst[s:e], src[s:e])
+
+    tg_threads.run(block, len(blocks), src.nbytes, threads=threads)
+
+
+def machine_ceilings(device: str, quick: bool = False, torch_too: bool = True, threads: int | None = None) -> dict:
     """The measured ceilings: float32 GEMM GFLOP/s and copy GB/s, for tinygan's library and PyTorch.
 
     GEMM: ``a @ b`` on square float32 matrices (2048 and 4096; 512 with
     ``quick``), the best of a few calls.  Copy: one array into another
     (128 MiB; 8 MiB with ``quick``), counted as bytes read + bytes written.
     tinygan's ceilings use its array library (NumPy's BLAS on the CPU,
-    CuPy/cuBLAS on the GPU): a kernel can at best match them.
+    CuPy/cuBLAS on the GPU): a kernel can at best match them.  On the CPU
+    the copy is measured twice: NumPy's own (one core) and split over
+    ``threads`` cores by tinygan's element-wise thread pool
+    (``tinygan_copy_all_gbs``, the ceiling of the memory-bound rows' target).
     """
     sizes = (512,) if quick else (2048, 4096)
     copy_elems = (2 << 20) if quick else (32 << 20)
@@ -207,6 +222,11 @@ def machine_ceilings(device: str, quick: bool = False, torch_too: bool = True) -
     src = xp.ones(copy_elems, dtype=np.float32)
     dst = xp.empty_like(src)
     out["tinygan_copy_gbs"] = _best_rate(lambda: xp.copyto(dst, src), clock, 2.0 * src.nbytes / 1e9, 5)
+    if device == "cpu":
+        n = threads or tg_threads.get_num_threads()
+        out["copy_threads"] = n
+        out["tinygan_copy_all_gbs"] = _best_rate(lambda: parallel_copy(dst, src, n), clock,
+                                                 2.0 * src.nbytes / 1e9, 5)
     del src, dst
     out["tinygan_library"] = "numpy" if device == "cpu" else "cupy"
     if torch_too:

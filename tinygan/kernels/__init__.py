@@ -9,7 +9,14 @@ autograd layer calls these, and they run on NumPy or CuPy arrays alike.
   (``conv2d`` and its two gradients, ``conv_transpose2d``) and
   ``check_conv_args``, the one place convolution arguments are checked.
 * :mod:`tinygan.kernels.batchnorm`, :mod:`tinygan.kernels.activations`,
-  :mod:`tinygan.kernels.optim` -- batch norm, LeakyReLU and optimizer updates.
+  :mod:`tinygan.kernels.optim` -- batch norm, LeakyReLU and optimizer updates;
+  on NumPy arrays over cache-sized blocks on every core, with the same floats
+  on any number of threads.
+* :mod:`tinygan.kernels.threads` -- the small persistent thread pool those
+  CPU kernels (and the convolutions' big copies) use, and the thread count;
+  :mod:`tinygan.kernels.layout` -- the blocked views they work on;
+  :mod:`tinygan.kernels.memory` -- glibc settings that keep freed activation
+  memory for the next step instead of faulting it in again.
 * :mod:`tinygan.kernels.reference` and the ``*_ref`` functions -- slow loop
   versions that the tests compare the fast kernels with.
 * :mod:`tinygan.kernels.cuda` -- fused CUDA kernels for the CuPy path.

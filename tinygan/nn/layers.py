@@ -124,11 +124,14 @@ class _BatchNorm(Module):
         if x.ndim not in self._ndims:
             raise ValueError(f"{type(self).__name__}: expected a {' or '.join(f'{d}-D' for d in self._ndims)} "
                              f"input, got shape {x.shape}")
+        momentum = self.momentum
         if self.training and self.track_running_stats:
             self._set_buffer("num_batches_tracked", self.num_batches_tracked + 1)
+            if momentum is None:                 # torch: a cumulative average, momentum = 1 / batches seen
+                momentum = 1.0 / float(self.num_batches_tracked)
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                             training=self.training or not self.track_running_stats,
-                            momentum=self.momentum, eps=self.eps)
+                            momentum=0.0 if momentum is None else momentum, eps=self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
