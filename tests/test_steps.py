@@ -606,7 +606,7 @@ def make_trainer(tmp_path, name, **overrides):
 def test_trainer_builds_each_losss_recipe(tmp_path, name):
     """RECIPES[name]: optimizer type (Adam / RMSprop) for both networks, lr, betas, n_critic, clip, lambda."""
     r = RECIPES[name]
-    t = make_trainer(tmp_path, name)
+    t = make_trainer(tmp_path, name, dataset="mnist")          # image data: no toy default replaces the recipe
     expected = optim.RMSprop if r.optimizer == "rmsprop" else optim.Adam
     assert r.optimizer in ("adam", "rmsprop")
     for opt in (t.opt_d, t.opt_g):

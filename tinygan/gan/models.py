@@ -39,19 +39,20 @@ import numpy as np
 
 from tinygan import functional as F
 from tinygan import nn
-from tinygan.autograd import Tensor
+from tinygan.autograd import Function, Tensor
 from tinygan.backend import get_array_module, to_device
 from tinygan.creation import cat
 from tinygan.gan.dcgan import DCGANDiscriminator, DCGANGenerator, stages, weights_init
 from tinygan.gan.losses import GANLoss, info_loss
+from tinygan.gan.pack import Packed, check_pack
 from tinygan.gan.recipes import recipe_for
 
 __all__ = [
-    "MLPGenerator", "MLPDiscriminator",
+    "MLPGenerator", "MLPDiscriminator", "Maxout",
     "ConditionalMLPGenerator", "ConditionalMLPDiscriminator",
     "ConditionalDCGANGenerator", "ConditionalDCGANDiscriminator",
     "InfoGANGenerator", "InfoGANDiscriminator", "InfoGANMLPGenerator", "InfoGANMLPDiscriminator",
-    "MODELS", "build_gan", "sample_grid_inputs", "info_loss",
+    "MODELS", "build_gan", "sample_grid_inputs", "info_loss", "check_class_labels",
 ]
 
 
@@ -81,31 +82,31 @@ def _flat_z(z: Tensor, nz: int, who: str) -> Tensor:
 
 
 def _class_indices(labels, n: int, k: int, like: Tensor, who: str, what: str = "labels"):
-    """Integer class indices (n,) as an array on ``like``'s device, checked for shape and range.
+    """Integer class indices (n,) on ``like``'s device, and a NaN "poison" (n, 1) Tensor or None.
 
-    The range check runs for host (NumPy) arrays only: checking a GPU array
-    would stop the device for a host sync on every forward.
+    Host labels (NumPy arrays, lists) are checked for shape, dtype and range
+    (:func:`check_class_labels`) before they move: a bad one is a ``ValueError``.
+    Labels already on the GPU are checked for shape and dtype; checking their
+    range would stop the device for a host sync on every forward, and CuPy
+    wraps an out-of-range index instead of raising (label -1 would silently
+    train class k-1), so :func:`_device_class_indices` folds the range check
+    into the output: a bad label becomes 0 and its poison row NaN, which the
+    caller adds (:func:`_poisoned`), so its loss is NaN and the training loop
+    stops at its next log flush (``NonFiniteError``, no checkpoint written).
     """
     if labels is None:
         raise ValueError(f"{who}: pass {what}, integers of shape ({n},) in [0, {k})")
     arr = labels.data if isinstance(labels, Tensor) else labels
-    if get_array_module(arr) is np:
-        arr = np.asarray(arr)
-        if arr.shape != (n,) or arr.dtype.kind not in "iu":
-            raise ValueError(f"{who}: {what} must be integers of shape ({n},), got shape {arr.shape} "
-                             f"dtype {arr.dtype}")
-        if n and (int(arr.min()) < 0 or int(arr.max()) >= k):
-            raise ValueError(f"{who}: {what} must lie in [0, {k}), got min {int(arr.min())} max {int(arr.max())}")
-    elif tuple(arr.shape) != (n,) or arr.dtype.kind not in "iu":
-        raise ValueError(f"{who}: {what} must be integers of shape ({n},), got shape {tuple(arr.shape)} "
-                         f"dtype {arr.dtype}")
-    return to_device(arr, like.device)
+    if get_array_module(arr) is not np:
+        return _device_class_indices(arr, n, k, like, who, what)
+    check_class_labels(arr, n, k, who, what)
+    return to_device(np.asarray(arr), like.device), None
 
 
 def _one_hot(labels, k: int, like: Tensor, who: str, what: str = "labels") -> Tensor:
-    """A constant one-hot matrix (N, k) in ``like``'s dtype and device."""
-    idx = _class_indices(labels, like.shape[0], k, like, who, what)
-    return F.one_hot(idx, k, dtype=like.dtype, like=like)                   # (N,) -> (N, k)
+    """A constant one-hot matrix (N, k) in ``like``'s dtype and device (NaN rows for bad GPU labels)."""
+    idx, poison = _class_indices(labels, like.shape[0], k, like, who, what)
+    return _poisoned(F.one_hot(idx, k, dtype=like.dtype, like=like), poison)  # (N,) -> (N, k)
 
 
 def _mlp_layers(in_features: int, hidden: Sequence[int], act, norm: str, norm_first: bool) -> list:
@@ -183,26 +184,107 @@ class MLPGenerator(nn.Module):
         return self._generate(_flat_z(z, self.nz, type(self).__name__))
 
 
+class Maxout(nn.Module):
+    """max over groups of ``pieces`` consecutive features: (N, h * pieces) -> (N, h) (Goodfellow et al. 2013).
+
+    Unit u is the max of features u * pieces .. u * pieces + pieces - 1 of the
+    linear layer before it, the layout of Blocks' ``LinearMaxout`` that the
+    VEEGAN/PacGAN toy discriminators use.
+    """
+
+    def __init__(self, pieces: int):
+        super().__init__()
+        if int(pieces) < 1:
+            raise ValueError(f"Maxout: pieces must be >= 1, got {pieces}")
+        self.pieces = int(pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim != 2 or x.shape[1] % self.pieces:
+            raise ValueError(f"Maxout: expected (N, h * {self.pieces}) inputs, got {x.shape}")
+        return _MaxoutFunction(self.pieces)(x)                                   # (N, h k) -> (N, h)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
+class _MaxoutFunction(Function):
+    """y[n, u] = max_j x[n, u k + j]; the gradient goes to the maximal piece (the first one, on a tie).
+
+    The same values as ``x.reshape(N, h, k).amax(2)``, but as k - 1
+    element-wise maxima of strided slices instead of a reduction over a
+    length-k axis, which NumPy runs an order of magnitude slower.  The
+    backward is ``g`` times a constant one-hot mask, so it is itself
+    differentiable (the gradient penalty's double backward).
+    """
+
+    saved_inputs = (0,)   # backward compares x with y
+
+    def __init__(self, pieces: int):
+        self.pieces = pieces
+
+    def forward(self, x):
+        xp = get_array_module(x)
+        v = x.reshape(x.shape[0], -1, self.pieces)                               # (N, h, k)
+        y = v[:, :, 0].copy()
+        for j in range(1, self.pieces):
+            xp.maximum(y, v[:, :, j], out=y)
+        self.y = y
+        return y                                                                  # (N, h)
+
+    def backward(self, g):
+        x = self.inputs[0].data
+        xp = get_array_module(x)
+        n, h = self.y.shape
+        win = x.reshape(n, h, self.pieces) == self.y[:, :, None]                 # (N, h, k) the maximal pieces
+        if xp is not np or int(win.sum()) != win.shape[0] * win.shape[1]:        # a tie: keep the first only
+            win &= xp.cumsum(win, axis=2) == 1
+        return (g.reshape(n, h, 1) * Tensor(win.astype(g.dtype))).reshape(n, h * self.pieces)
+
+
+def _maxout_layers(in_features: int, hidden: Sequence[int], pieces: int, norm: str) -> list:
+    """Linear(prev, h * pieces) -> [norm, not on layer 1] -> Maxout(pieces) for each hidden width h."""
+    layers, prev = [], in_features
+    for i, h in enumerate(hidden):
+        layers.append(nn.Linear(prev, h * pieces))                         # (N, prev) -> (N, h k)
+        if norm == "batch" and i > 0:
+            layers.append(nn.BatchNorm1d(h * pieces))
+        elif norm == "layer" and i > 0:
+            layers.append(nn.LayerNorm(h * pieces))
+        layers.append(Maxout(pieces))                                       # (N, h k) -> (N, h)
+        prev = h
+    return layers
+
+
 class MLPDiscriminator(nn.Module):
-    """x (N, *in_shape) -> logits (N,) through fully connected layers with LeakyReLU(0.2).
+    """x (N, *in_shape) -> logits (N,) through fully connected layers with LeakyReLU(0.2) or maxout units.
 
         h_0 = flatten(x),   h_i = lrelu(W_i h_{i-1} + b_i),   l = w^T h_L + b
+        (maxout:            h_i[u] = max_j (W_i h_{i-1} + b_i)[u k + j],  j < k = maxout_pieces)
 
     ``norm`` ("none" by default, as the GAN paper's MLP; "batch" or "layer")
-    normalises every hidden layer but the first.  ``in_features`` (default
-    prod(in_shape)) is widened by the conditional subclass.
+    normalises every hidden layer but the first.  ``activation="maxout"``
+    with ``maxout_pieces=5`` and ``hidden=(200, 200, 200)`` is the toy
+    discriminator of VEEGAN and PacGAN (PacGAN's released code,
+    ``synthetic_data_experiments/2DGrid_GAN&PacGAN/pacgan_task.py``).
+    ``in_features`` (default prod(in_shape)) is widened by the conditional subclass.
     """
 
     conditional = False
 
     def __init__(self, in_shape=(1, 28, 28), hidden: Sequence[int] = (256, 256), norm: str = "none",
-                 in_features: int | None = None):
+                 in_features: int | None = None, activation: str = "lrelu", maxout_pieces: int = 5):
         super().__init__()
         who = type(self).__name__
         _check_norm(norm, who)
+        if activation not in ("lrelu", "maxout"):
+            raise ValueError(f"{who}: activation must be 'lrelu' or 'maxout', got {activation!r}")
         self.in_shape, self.hidden, self.norm = _shape(in_shape, who), tuple(int(h) for h in hidden), norm
+        self.activation = activation
         self.in_features = math.prod(self.in_shape) if in_features is None else int(in_features)
-        layers = _mlp_layers(self.in_features, self.hidden, lambda: nn.LeakyReLU(0.2), norm, norm_first=False)
+        if activation == "maxout":
+            layers = _maxout_layers(self.in_features, self.hidden, int(maxout_pieces), norm)
+        else:
+            layers = _mlp_layers(self.in_features, self.hidden, lambda: nn.LeakyReLU(0.2), norm, norm_first=False)
         prev = self.hidden[-1] if self.hidden else self.in_features
         layers.append(nn.Linear(prev, 1))                                   # (N, h_L) -> (N, 1): one logit
         self.main = nn.Sequential(*layers)
@@ -255,8 +337,8 @@ class _LabelInput:
         who = type(self).__name__
         if getattr(self, "embed", None) is None:
             return _one_hot(labels, self.num_classes, like, who)                    # (N, K)
-        idx = _class_indices(labels, like.shape[0], self.num_classes, like, who)
-        return self.embed(idx)                                                      # (N, E)
+        idx, poison = _class_indices(labels, like.shape[0], self.num_classes, like, who)
+        return _poisoned(self.embed(idx), poison)                                   # (N, E)
 
 
 class ConditionalMLPGenerator(_LabelInput, MLPGenerator):
@@ -507,7 +589,8 @@ def _mlp_critic_norm(critic_norm: str) -> str:
 
 def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int = 100, ngf: int = 64,
               ndf: int = 64, num_classes: int = 10, loss: str | GANLoss = "nonsaturating",
-              num_categories: int = 10, num_continuous: int = 2, hidden: Sequence[int] = (256, 256)):
+              num_categories: int = 10, num_continuous: int = 2, hidden: Sequence[int] = (256, 256),
+              pack: int = 1):
     """A generator and a discriminator for ``model`` on images (C, S, S) or vectors of ``data_dim``.
 
     ==========  ==========================================  ==========================================
@@ -527,11 +610,22 @@ def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int
     when the recipe asks for it.  ``ngf``/``ndf`` size the convolutional
     models, ``hidden`` the fully connected ones; MLP generators on images use
     batch norm (not on vectors).
+
+    ``pack=M`` (PacGAN, Lin et al. 2018) builds the discriminator for packs of
+    M samples: the inner network's input is M times as wide (vectors: M d
+    features; images: M C channels) and it is wrapped in
+    :class:`tinygan.gan.pack.Packed`, which takes the usual (N, ...) batch
+    and returns (N/M,) logits.  Conditional and InfoGAN models are refused
+    with ``pack > 1``.
     """
     if model not in MODELS:
         raise ValueError(f"build_gan: unknown model {model!r}; choose from {list(MODELS)}")
     if (image_shape is None) == (data_dim is None):
         raise ValueError("build_gan: pass exactly one of image_shape=(C, S, S) (images) or data_dim=d (vectors)")
+    pack = check_pack(pack, "build_gan")
+    if pack > 1 and model in ("cgan", "cgan-mlp", "infogan"):
+        raise ValueError(f"build_gan: pack={pack} is for unconditional models (mlp, dcgan); --model {model} "
+                         "feeds D a label or asks Q for a code per sample, which a pack of samples does not have")
     norm = recipe_for(loss).critic_norm
     if image_shape is not None:
         image_shape = tuple(int(s) for s in image_shape)
@@ -546,11 +640,13 @@ def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int
     if model == "dcgan":
         if not images:
             raise ValueError("build_gan: 'dcgan' needs images (image_shape); use 'mlp' for vectors")
-        return (DCGANGenerator(nz=nz, ngf=ngf, nc=nc, image_size=size),
-                DCGANDiscriminator(nc=nc, ndf=ndf, image_size=size, norm=norm))
+        G = DCGANGenerator(nz=nz, ngf=ngf, nc=nc, image_size=size)
+        D = DCGANDiscriminator(nc=nc * pack, ndf=ndf, image_size=size, norm=norm)    # packs: M C channels
+        return G, (D if pack == 1 else Packed(D, pack))
     if model == "mlp":
-        return (MLPGenerator(nz, shape, **mlp_kw),
-                MLPDiscriminator(shape, hidden, norm=_mlp_critic_norm(norm)))
+        G = MLPGenerator(nz, shape, **mlp_kw)
+        D = MLPDiscriminator((shape[0] * pack,) + shape[1:], hidden, norm=_mlp_critic_norm(norm))
+        return G, (D if pack == 1 else Packed(D, pack))
     if model == "cgan" and images:
         return (ConditionalDCGANGenerator(nz, num_classes, ngf=ngf, nc=nc, image_size=size),
                 ConditionalDCGANDiscriminator(nc, num_classes, ndf=ndf, image_size=size, norm=norm))
@@ -592,3 +688,46 @@ def sample_grid_inputs(G, rows: int, cols: int, rng: np.random.Generator, code: 
     if getattr(G, "conditional", False):
         inputs["labels"] = np.repeat(np.arange(rows, dtype=np.int64) % G.num_classes, cols)
     return inputs
+
+
+# ---------------------------------------------------------------------------
+# Class labels: the host check, and the GPU range check folded into the output
+# ---------------------------------------------------------------------------
+
+def check_class_labels(labels, n: int, k: int, who: str = "labels", what: str = "labels") -> None:
+    """Check host class labels: integers of shape (n,) in [0, k); a ``ValueError`` naming ``who`` otherwise.
+
+    For NumPy arrays, lists and Tensors on the host; labels on the GPU are
+    left to :func:`_device_class_indices`.  Call it on host labels *before*
+    moving them to the GPU, where their range can no longer be checked
+    without a host sync (the trainer's real labels, for one).
+    """
+    arr = labels.data if isinstance(labels, Tensor) else labels
+    if get_array_module(arr) is not np:
+        return
+    arr = np.asarray(arr)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise ValueError(f"{who}: {what} must be integers of shape ({n},), got shape {arr.shape} "
+                         f"dtype {arr.dtype}")
+    if n and (int(arr.min()) < 0 or int(arr.max()) >= k):
+        raise ValueError(f"{who}: {what} must lie in [0, {k}), got min {int(arr.min())} max {int(arr.max())}")
+
+
+def _device_class_indices(arr, n: int, k: int, like: Tensor, who: str, what: str):
+    """GPU labels (n,): ``(indices with bad labels set to 0, poison Tensor (n, 1): NaN on bad rows, else 0)``.
+
+    Element-wise kernels only (no reduction, no host sync); see :func:`_class_indices`.
+    """
+    if tuple(arr.shape) != (n,) or arr.dtype.kind not in "iu":
+        raise ValueError(f"{who}: {what} must be integers of shape ({n},), got shape {tuple(arr.shape)} "
+                         f"dtype {arr.dtype}")
+    xp = get_array_module(arr)
+    arr = to_device(arr, like.device)
+    bad = (arr < 0) | (arr >= k)                                            # (n,) bool, on the device
+    poison = xp.where(bad, np.nan, 0.0).astype(like.dtype).reshape(n, 1)   # NaN rows for bad labels
+    return xp.where(bad, 0, arr), Tensor(poison)
+
+
+def _poisoned(y: Tensor, poison) -> Tensor:
+    """``y`` (N, d) plus the NaN rows of :func:`_class_indices`' poison (``y`` itself without one)."""
+    return y if poison is None else y + poison.to(dtype=y.dtype)

@@ -16,8 +16,11 @@ Each field's ``role``:
   the progress bar).  A resume may change it; nothing about the run changes.
 
 ``None`` for ``lr``, ``beta1``, ``beta2`` and ``n_critic`` means "the loss's
-recipe" (:data:`tinygan.gan.recipes.RECIPES`); :meth:`TrainConfig.resolved`
-fills them in, and that resolved config is what ``config.json`` records.
+recipe" (:data:`tinygan.gan.recipes.RECIPES`), and for ``batch_size``, ``nz``,
+``ema``, ``steps`` (and ``lr`` on toy data) the value of :data:`RUN_DEFAULTS`,
+which has a column for images and one for the toy datasets;
+:meth:`TrainConfig.resolved` fills them in, and that resolved config is what
+``config.json`` records.
 """
 from __future__ import annotations
 
@@ -32,9 +35,21 @@ from tinygan.gan.losses import LOSS_PRESETS, LOSSES
 from tinygan.gan.models import MODELS
 from tinygan.gan.recipes import recipe_for
 
-__all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "FIELDS", "flag_of"]
+__all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "RUN_DEFAULTS", "FIELDS", "flag_of"]
 
 DEFAULT_STEPS = 2000       # the default budget: under 10 minutes for the 28x28 DCGAN on 2 CPU cores
+
+# Where a flag is left out (None), a run takes these values; on the toy datasets the second column.
+# The DCGAN recipe (lr 2e-4, batch 64, 2,000 steps, nz 100) leaves the MLP GAN on ring8 with 0/8 modes
+# within 3 std; these settings reach 8/8 modes with >= 90% high-quality samples (PacGAN's protocol) in
+# 4,000 steps, about a minute on 2 cores: docs/theory.md, section 12.  lr replaces the loss's recipe lr
+# on toy data only; explicit flags always win; config.json records the values used.
+#                    name          images/DCGAN    toy data
+RUN_DEFAULTS = {"batch_size": (64, 256),
+                "nz": (100, 2),
+                "ema": (0.0, 0.999),
+                "lr": (None, 1e-3),                # None: the recipe's (2e-4 for DCGAN)
+                "steps": (None, 4000)}             # None: DEFAULT_STEPS, or --epochs
 IMAGE_MODELS = ("dcgan", "cgan", "infogan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
 MAX_SEED = 2**63 - 1
 
@@ -134,30 +149,35 @@ class TrainConfig:
     image_size: int | None = _f(None, int_in(8, 256),
                                 "resize images to S x S (DCGAN models: 4 * 2^k or 7 * 2^k, e.g. 28, 32, 64)",
                                 metavar="S")
-    batch_size: int = _f(64, int_in(1, 8192), "images per batch (the DCGAN paper: 128; PyTorch's example: 64)",
-                         metavar="N")
-    steps: int | None = _f(None, int_in(1, 10**9), f"generator updates (default {DEFAULT_STEPS})", "cadence",
-                           metavar="N")
+    batch_size: int | None = _f(None, int_in(1, 8192), "images (or points) per batch (default 64, the DCGAN "
+                                "example's; 256 on toy data)", metavar="N")
+    steps: int | None = _f(None, int_in(1, 10**9), f"generator updates (default {DEFAULT_STEPS}; "
+                           f"{RUN_DEFAULTS['steps'][1]} on toy data)", "cadence", metavar="N")
     epochs: float | None = _f(None, real_in(0, 1e6, lo_open=True), "passes over the data instead of --steps",
                               "cadence", metavar="E")
     lr: float | None = _f(None, real_in(0, 1e30, lo_open=True), "learning rate of both networks "
-                          "(default: the loss's recipe, 2e-4 for DCGAN)")
+                          "(default: the loss's recipe, 2e-4 for DCGAN; 1e-3 on toy data)")
     beta1: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta1 (default: the recipe's, 0.5 for DCGAN)")
     beta2: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta2 (default: the recipe's, 0.999)")
     n_critic: int | None = _f(None, int_in(1, 100), "critic updates per generator update (default: the recipe's)",
                               metavar="K")
-    nz: int = _f(100, int_in(1, 4096), "size of the latent vector z", metavar="N")
+    nz: int | None = _f(None, int_in(1, 4096), "size of the latent vector z (default 100; 2 on toy data)",
+                        metavar="N")
     ngf: int = _f(64, int_in(1, 1024), "generator feature maps (DCGAN models)", metavar="N")
     ndf: int = _f(64, int_in(1, 1024), "discriminator feature maps (DCGAN models)", metavar="N")
     r1: float = _f(0.0, real_in(0, 1e6), "R1 penalty weight gamma on real data (0: off)", metavar="GAMMA")
+    pack: int = _f(1, int_in(1, 64), "PacGAN (Lin et al. 2018): D judges packs of M samples, all real or all "
+                   "generated (1: off); unconditional models only; --batch-size must be a multiple of M",
+                   metavar="M")
     info_lambda: float = _f(1.0, real_in(0, 1e6), "InfoGAN: weight lambda of the mutual-information term",
                             metavar="L")
     num_categories: int = _f(10, int_in(1, 1000), "InfoGAN: values of the categorical code", flag="--categories",
                              metavar="K")
     num_continuous: int = _f(2, int_in(0, 64), "InfoGAN: number of continuous codes", flag="--continuous",
                              metavar="N")
-    ema: float = _f(0.0, real_in(0, 1, hi_open=True), "decay beta of an exponential moving average of G's weights "
-                    "(e.g. 0.999); samples, sample, interpolate and eval use the average (0: off)", metavar="BETA")
+    ema: float | None = _f(None, real_in(0, 1, hi_open=True), "decay beta of an exponential moving average of G's "
+                           "weights (e.g. 0.999); samples, sample, interpolate and eval use the average (0: off; "
+                           "default off, 0.999 on toy data)", metavar="BETA")
     seed: int = _f(0, int_in(0, MAX_SEED), "seed of the weights, the noise and the data order", metavar="S")
     out: str = _f("runs/dcgan", _text, "the run folder", "place", metavar="DIR")
     sample_every: int = _f(200, int_in(1, 10**9), "steps between sample grids of the fixed noise batch",
@@ -197,6 +217,7 @@ class TrainConfig:
                 raise ConfigError(f"--image-size: --model {self.model} builds DCGAN networks, which need "
                                   f"4 * 2^k or 7 * 2^k pixels (e.g. 28, 32, 64); got {self.image_size}") from None
         self._refuse_unused(toy)
+        self._check_pack()
         recipe = recipe_for(self.loss)
         if recipe.betas is None and (self.beta1 is not None or self.beta2 is not None):
             raise ConfigError(f"--beta1/--beta2: --loss {self.loss} trains with {recipe.optimizer}, which has "
@@ -223,12 +244,33 @@ class TrainConfig:
             name, why = unused[0]
             raise ConfigError(f"{flag_of(name)}: would be ignored: {why}")
 
+    def _check_pack(self) -> None:
+        """--pack M: unconditional models only, and whole packs in every batch."""
+        if self.pack > 1 and self.model in ("cgan", "cgan-mlp", "infogan"):
+            raise ConfigError(f"--pack: --model {self.model} gives D a label or asks Q for a code per sample, "
+                              "which a pack of M samples does not have; use --model mlp or dcgan")
+        batch = self.batch_size if self.batch_size is not None else self.default_for("batch_size")
+        if batch % self.pack:
+            raise ConfigError(f"--pack {self.pack} and --batch-size {batch}: the batch size must be a multiple "
+                              f"of the pack size (e.g. --batch-size {self.pack * max(1, batch // self.pack)})")
+
+    def default_for(self, name: str):
+        """The value a left-out ``name`` of :data:`RUN_DEFAULTS` takes in this run (toy data: its own column)."""
+        return RUN_DEFAULTS[name][self.dataset in TOY_DATASETS]
+
     def resolved(self) -> "TrainConfig":
-        """A copy with ``lr``, ``beta1``, ``beta2`` and ``n_critic`` taken from the recipe where None."""
+        """A copy with every left-out setting filled in: :data:`RUN_DEFAULTS`, then the recipe's lr, betas, n_critic.
+
+        ``steps`` stays None with ``--epochs`` or ``--dry-run`` (the trainer counts those).
+        """
         recipe = recipe_for(self.loss)
         betas = recipe.betas or (None, None)
+        filled = {name: self.default_for(name) for name in RUN_DEFAULTS if getattr(self, name) is None}
+        if self.epochs is not None or self.dry_run:
+            filled.pop("steps", None)
+        lr = filled.pop("lr", self.lr)
         return dataclasses.replace(
-            self, lr=recipe.lr if self.lr is None else self.lr,
+            self, **filled, lr=recipe.lr if lr is None else lr,
             beta1=betas[0] if self.beta1 is None else self.beta1,
             beta2=betas[1] if self.beta2 is None else self.beta2,
             n_critic=recipe.n_critic if self.n_critic is None else self.n_critic)

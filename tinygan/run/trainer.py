@@ -41,10 +41,11 @@ __all__ = ["Trainer", "build_networks", "load_generator"]
 
 
 def build_networks(config: TrainConfig, image_shape, data_dim, num_classes: int):
-    """(G, D) for a run, on the host, initialised from the global generator."""
+    """(G, D) for a run, on the host, initialised from the global generator (``--pack M``: D on packs of M)."""
     return build_gan(config.model, image_shape=image_shape, data_dim=data_dim, nz=config.nz, ngf=config.ngf,
                      ndf=config.ndf, num_classes=num_classes, loss=config.loss,
-                     num_categories=config.num_categories, num_continuous=config.num_continuous)
+                     num_categories=config.num_categories, num_continuous=config.num_continuous,
+                     pack=config.pack)
 
 
 def make_optimizer(params, config: TrainConfig):
@@ -92,10 +93,8 @@ class Trainer:
             return 2
         if c.steps is not None:
             return c.steps
-        if c.epochs is not None and self.data.batches_per_epoch is not None:
+        if c.epochs is not None:              # validate() refuses --epochs for data that are drawn
             return max(1, int(c.epochs * self.data.batches_per_epoch) // c.n_critic)
-        if c.epochs is not None:
-            raise ValueError(f"--epochs: --dataset {c.dataset} is drawn, not read in passes; give --steps")
         return DEFAULT_STEPS
 
     # ------------------------------------------------------------------ one step
@@ -129,7 +128,7 @@ class Trainer:
         return record
 
     def nonfinite_state(self) -> str | None:
-        """The first network weight or buffer holding a NaN or infinity (``"D: main.2.weight"``), else None."""
+        """The first weight or buffer holding a NaN or infinity (``"discriminator main.2.weight"``), else None."""
         for who, net in (("generator", self.G), ("discriminator", self.D)):
             for name, t in list(net.named_parameters()) + list(net.named_buffers()):
                 a = t.data if isinstance(t, Tensor) else t

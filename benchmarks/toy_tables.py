@@ -1,0 +1,405 @@
+"""The papers' toy tables with tinygan: PacGAN's Table 1 and VEEGAN's Table 1 on the 2-D ring and grid.
+
+    python benchmarks/toy_tables.py --dataset ring8 --trials 10                # the papers' protocol (see below)
+    python benchmarks/toy_tables.py --dataset grid25 --trials 3 --steps 20000 --jobs 2
+    python benchmarks/toy_tables.py --quick                                    # CI: 2 trials, a few steps
+
+For each variant (GAN, PacGAN2, PacGAN3, PacGAN4, WGAN-GP) and trial this
+trains the papers' toy networks with tinygan's own training step
+(:func:`tinygan.gan.steps.d_step` / :func:`~tinygan.gan.steps.g_step`),
+draws 2,500 samples and measures them as VEEGAN and PacGAN do
+(:func:`tinygan.metrics.mixture_metrics`: modes captured, % high-quality
+samples within 3 std of a mode, reverse KL of the mode histogram), then
+prints one row per variant, mean +- standard error over the trials, beside
+the published rows, and writes them as markdown (``--markdown``) and JSON.
+
+The protocol is PacGAN's released code (github.com/fjxmlzn/PacGAN,
+``synthetic_data_experiments/2DRing_GAN&PacGAN/config.py`` and
+``.../2DGrid_GAN&PacGAN/pacgan_task.py``), which PacGAN's sec. 5 says follows
+VEEGAN's architecture:
+
+* G: z ~ N(0, I_2) -> 4 x [Linear 400, batch norm, ReLU] -> Linear 2;
+* D: 3 x [Linear to 200 maxout units of 5 pieces] -> Linear 1, no
+  normalisation; PacGAN-M: the same D on M samples concatenated (2M inputs);
+* weights N(0, 0.02), biases 0; Adam lr 1e-4, beta1 0.8 (beta2 0.999),
+  the non-saturating loss; a batch of 100 packs (100 M samples of each kind);
+* 400 epochs of 100,000 packs = 400,000 steps (``--steps``, default).
+
+``--steps`` counts D updates, one per generator step for GAN and PacGAN;
+WGAN-GP makes 5 critic updates per generator step, so it gets steps / 5
+generator steps: the same number of D updates (its row's ``steps`` column
+says how many generator steps it made).
+
+What differs (docs/theory.md, section 12): tinygan alternates the D and G
+updates (PacGAN's Blocks code computes both gradients from the same batch and
+updates them together); real batches are fresh draws, not epochs over a fixed
+set of 100,000; each trial's seed is its index.  The WGAN-GP row (not in the
+papers) uses the same networks with WGAN-GP's recipe (Adam 1e-4, betas
+(0, 0.9), 5 critic steps, lambda 10).
+
+Every finished trial is saved as ``OUT/<variant>_trial<k>.json`` at once, and a
+later call with the same settings reuses it (``--overwrite`` redoes it), so
+trials can be added across calls and an interrupted table loses only the
+trials in flight.
+"""
+from __future__ import annotations
+
+import os
+
+# One BLAS thread per process: the networks are small, and a table runs several trials side by side.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import shlex  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+import tinygan  # noqa: E402
+from tinygan import nn, optim  # noqa: E402
+from tinygan import random as _random  # noqa: E402
+from tinygan.autograd import Tensor, no_grad  # noqa: E402
+from tinygan.data import sample_toy  # noqa: E402
+from tinygan.gan.losses import get_loss  # noqa: E402
+from tinygan.gan.models import MLPDiscriminator, MLPGenerator  # noqa: E402
+from tinygan.gan.pack import Packed  # noqa: E402
+from tinygan.gan.recipes import recipe_for  # noqa: E402
+from tinygan.gan.sampling import generate  # noqa: E402
+from tinygan.gan.steps import d_step, g_step  # noqa: E402
+from tinygan.metrics import mixture_metrics  # noqa: E402
+
+DATASETS = ("ring8", "grid25")
+PAPER_STEPS = 400 * 100_000 // 100      # 400 epochs of 100,000 packs in batches of 100 (PacGAN's config.py)
+QUICK_STEPS = 5
+
+# name -> (loss, pack)
+VARIANTS = {
+    "gan": ("nonsaturating", 1),
+    "pacgan2": ("nonsaturating", 2),
+    "pacgan3": ("nonsaturating", 3),
+    "pacgan4": ("nonsaturating", 4),
+    "wgan-gp": ("wgan-gp", 1),
+}
+LABELS = {"gan": "GAN", "pacgan2": "PacGAN2", "pacgan3": "PacGAN3", "pacgan4": "PacGAN4", "wgan-gp": "WGAN-GP"}
+
+
+# The papers' networks and optimiser (PacGAN's released code; VEEGAN's sec. 5.1 sizes).
+PROTOCOL = {
+    "nz": 2, "g_hidden": (400, 400, 400, 400), "d_hidden": (200, 200, 200), "maxout_pieces": 5,
+    "init_std": 0.02, "lr": 1e-4, "betas": (0.8, 0.999), "batch_packs": 100, "n": 2500,
+}
+
+# Published numbers: (modes, modes s.e., high quality %, its s.e., reverse KL, its s.e.); None: not reported.
+# PacGAN, Table 1 (Lin et al. 2018; also synthetic_data_experiments/results/Table1.png in their repository):
+# mean +- standard error over 10 trials.
+PACGAN_TABLE1 = {
+    "ring8": {"GAN": (6.3, 0.5, 98.2, 0.2, 0.45, 0.09), "ALI": (6.6, 0.3, 97.6, 0.4, 0.36, 0.04),
+              "PacGAN2": (7.9, 0.1, 95.6, 2.0, 0.07, 0.03), "PacGAN3": (7.8, 0.1, 97.7, 0.3, 0.10, 0.02),
+              "PacGAN4": (7.8, 0.1, 95.9, 1.4, 0.07, 0.02)},
+    "grid25": {"GAN": (17.3, 0.8, 94.8, 0.7, 0.70, 0.07), "ALI": (24.1, 0.4, 95.7, 0.6, 0.14, 0.03),
+               "PacGAN2": (23.8, 0.7, 91.3, 0.8, 0.13, 0.04), "PacGAN3": (24.6, 0.4, 94.2, 0.4, 0.06, 0.02),
+               "PacGAN4": (24.8, 0.2, 93.6, 0.6, 0.04, 0.01)},
+}
+# VEEGAN, Table 1 (Srivastava et al. 2017; also tab.png in github.com/akashgit/VEEGAN): the mean of 5 runs,
+# no error bars, no reverse KL.
+VEEGAN_TABLE1 = {
+    "ring8": {"GAN": (1.0, None, 99.3, None, None, None), "ALI": (2.8, None, 0.13, None, None, None),
+              "Unrolled GAN": (7.6, None, 35.6, None, None, None), "VEEGAN": (8.0, None, 52.9, None, None, None)},
+    "grid25": {"GAN": (3.3, None, 0.5, None, None, None), "ALI": (15.8, None, 1.6, None, None, None),
+               "Unrolled GAN": (23.6, None, 16.0, None, None, None), "VEEGAN": (24.6, None, 40.0, None, None, None)},
+}
+
+
+# ----------------------------------------------------------------------------- one trial
+
+def paper_init_(module: nn.Module, std: float) -> None:
+    """Every Linear weight ~ N(0, std^2) and bias 0 (Blocks' IsotropicGaussian(0.02), Constant(0)); batch norm 1, 0."""
+    rng = _random.default_generator()
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            m.weight.data[...] = (std * rng.standard_normal(m.weight.shape)).astype(m.weight.dtype)
+            if m.bias is not None:
+                m.bias.data[...] = 0
+
+
+def build_networks(variant: str, protocol: dict = PROTOCOL):
+    """(G, D) of the papers' toy experiments for ``variant`` (PacGAN-M: D on packs of M)."""
+    _, pack = VARIANTS[variant]
+    G = MLPGenerator(protocol["nz"], (2,), protocol["g_hidden"], output="linear", batch_norm=True)
+    D = MLPDiscriminator((2 * pack,), protocol["d_hidden"], activation="maxout",
+                         maxout_pieces=protocol["maxout_pieces"])
+    paper_init_(G, protocol["init_std"])
+    paper_init_(D, protocol["init_std"])
+    return G, (D if pack == 1 else Packed(D, pack))
+
+
+def _optimizers(G, D, loss_name: str, protocol: dict):
+    """PacGAN's Adam for GAN/PacGAN; WGAN-GP's own recipe for WGAN-GP."""
+    if loss_name == "wgan-gp":
+        r = recipe_for(loss_name)
+        return (optim.Adam(G.parameters(), lr=r.lr, betas=r.betas), optim.Adam(D.parameters(), lr=r.lr, betas=r.betas),
+                r.n_critic, r.gp_weight)
+    lr, betas = protocol["lr"], tuple(protocol["betas"])
+    return optim.Adam(G.parameters(), lr=lr, betas=betas), optim.Adam(D.parameters(), lr=lr, betas=betas), 1, None
+
+
+def evaluate(G, dataset: str, n: int, seed: int) -> dict:
+    """2,500 samples of G (eval mode, z ~ N(0, I)) measured by :func:`mixture_metrics`."""
+    samples = generate(G, G.sample_inputs(n, np.random.default_rng([seed, 100])))          # (n, 2)
+    m = mixture_metrics(samples, dataset, n=n)
+    G.train()
+    return {k: m[k] for k in ("modes_captured", "num_modes", "high_quality", "reverse_kl", "mode_counts")}
+
+
+def generator_steps(variant: str, steps: int) -> int:
+    """Generator steps that give ``variant`` ``steps`` D updates (WGAN-GP: 5 critic updates per G step)."""
+    loss_name, _ = VARIANTS[variant]
+    n_critic = recipe_for(loss_name).n_critic if loss_name == "wgan-gp" else 1
+    return max(1, steps // n_critic)
+
+
+def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict = PROTOCOL,
+              eval_every: int = 0) -> dict:
+    """Train one (variant, trial) for ``steps`` generator steps and measure it; returns a JSON-able dict."""
+    loss_name, pack = VARIANTS[variant]
+    loss = get_loss(loss_name)
+    _random.manual_seed(trial)                                     # the weights: a function of the trial
+    G, D = build_networks(variant, protocol)
+    opt_g, opt_d, n_critic, gp_weight = _optimizers(G, D, loss_name, protocol)
+    rng = np.random.default_rng([trial, 0])                        # noise, data, the penalty's eps
+    batch = protocol["batch_packs"] * pack                         # 100 packs of M samples, real and fake
+    history, start = [], time.perf_counter()
+    for step in range(1, steps + 1):
+        for i in range(n_critic):
+            real = Tensor(sample_toy(dataset, batch, rng))                                  # (B, 2)
+            z = Tensor(rng.standard_normal((batch, G.nz)).astype(np.float32))              # (B, 2)
+            if i == n_critic - 1:
+                fake = G(z=z)                                                               # kept for step (2)
+            else:
+                with no_grad():
+                    fake = G(z=z)
+            d_step(D, opt_d, loss, real, fake, gp_weight=gp_weight, rng=rng, stats=False)
+        g_step(D, opt_g, loss, fake, stats=False)
+        if eval_every and step % eval_every == 0 and step < steps:
+            history.append({"step": step, "seconds": time.perf_counter() - start,
+                            **evaluate(G, dataset, protocol["n"], trial)})
+    seconds = time.perf_counter() - start
+    result = evaluate(G, dataset, protocol["n"], trial)
+    finite = all(bool(np.isfinite(p.data).all()) for p in list(G.parameters()) + list(D.parameters()))
+    return {"dataset": dataset, "variant": variant, "trial": trial, "steps": steps, "seconds": seconds,
+            "finite": finite, **result, "history": history, "protocol": _jsonable(protocol)}
+
+
+def _jsonable(protocol: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in protocol.items()}
+
+
+# ----------------------------------------------------------------------------- the table
+
+def mean_se(values) -> tuple[float, float]:
+    """Mean and standard error (sample std / sqrt(n); 0 for one value), as the papers report."""
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return float("nan"), float("nan")
+    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
+    return float(v.mean()), se
+
+
+def summarise(results: list[dict]) -> dict:
+    """{variant: {"modes": (mean, se), "high_quality": (mean %, se), "reverse_kl": ..., "trials", "seconds"}}."""
+    out = {}
+    for variant in VARIANTS:
+        rows = [r for r in results if r["variant"] == variant]
+        if not rows:
+            continue
+        out[variant] = {"modes": mean_se([r["modes_captured"] for r in rows]),
+                        "high_quality": mean_se([100 * r["high_quality"] for r in rows]),
+                        "reverse_kl": mean_se([r["reverse_kl"] for r in rows]),
+                        "trials": len(rows), "steps": sorted({r["steps"] for r in rows}),
+                        "seconds": float(np.mean([r["seconds"] for r in rows])),
+                        "num_modes": rows[0]["num_modes"]}
+    return out
+
+
+def _pm(mean, se, fmt: str, suffix: str = "") -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:{fmt}}{suffix}" if se is None else f"{mean:{fmt}} +- {se:{fmt}}{suffix}"
+
+
+def format_table(dataset: str, summary: dict) -> str:
+    """One markdown table: tinygan's rows, then PacGAN's and VEEGAN's published rows."""
+    k = 8 if dataset == "ring8" else 25
+    lines = [f"| {dataset} | modes (max {k}) | high quality | reverse KL | trials | G steps | s / trial |",
+             "|---|---|---|---|---|---|---|"]
+    for variant, s in summary.items():
+        one = s["trials"] == 1                                     # no standard error from one trial
+        (m, ms), (h, hs), (kl, kls) = ((v, None if one else e) for v, e in (s["modes"], s["high_quality"],
+                                                                           s["reverse_kl"]))
+        steps = "/".join(str(v) for v in s["steps"])
+        lines.append(f"| tinygan {LABELS[variant]} | {_pm(m, ms, '.1f')} | {_pm(h, hs, '.1f', ' %')} | "
+                     f"{_pm(kl, kls, '.2f')} | {s['trials']} | {steps} | {s['seconds']:.0f} |")
+    for source, table, note in (("PacGAN Table 1", PACGAN_TABLE1, "10 | 400,000 |"),
+                                ("VEEGAN Table 1", VEEGAN_TABLE1, "5 | ? |")):
+        for name, (m, ms, h, hs, kl, kls) in table[dataset].items():
+            lines.append(f"| {source}: {name} | {_pm(m, ms, '.1f')} | {_pm(h, hs, '.1f', ' %')} | "
+                         f"{_pm(kl, kls, '.2f')} | {note} - |")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    """CPU, cores, BLAS threads, versions and the git commit, for the results file."""
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
+        commit += " (with uncommitted changes)" if dirty else ""
+    except (OSError, subprocess.SubprocessError):
+        commit = "?"
+    return {"cpu": cpu, "cores": os.cpu_count(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "python": platform.python_version(), "numpy": np.__version__,
+            "tinygan": getattr(tinygan, "__version__", "?"), "commit": commit}
+
+
+# ----------------------------------------------------------------------------- the command
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", nargs="+", default=["ring8"], choices=DATASETS,
+                   help="ring8 (PacGAN's 2D-ring), grid25 (2D-grid), or both (default: %(default)s)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), metavar="V",
+                   help=f"rows to train: {', '.join(VARIANTS)} (default: all)")
+    p.add_argument("--trials", type=int, default=None, help="trials per variant, seeds 0..T-1 (default: 10)")
+    p.add_argument("--first-trial", type=int, default=0, metavar="K",
+                   help="start at trial K (to split trials between calls; default: %(default)s)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"D updates per trial, one per generator step (WGAN-GP: 5 per generator step) "
+                        f"(default: {PAPER_STEPS}, PacGAN's 400 epochs)")
+    p.add_argument("--jobs", type=int, default=1, help="trials trained side by side, one BLAS thread each")
+    p.add_argument("--eval-every", type=int, default=0, metavar="N",
+                   help="also measure every N steps (kept in the trial's JSON; default: only at the end)")
+    p.add_argument("--out", default="runs/toy_tables", metavar="DIR",
+                   help="folder for the trials' JSON files, table.md and results.json (default: %(default)s)")
+    p.add_argument("--markdown", default=None, metavar="FILE", help="also write the table(s) to FILE")
+    p.add_argument("--overwrite", action="store_true", help="retrain trials whose JSON file exists")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: the table of the trials already in --out (those missing are left out)")
+    p.add_argument("--note", default="", help="a line added to the markdown under the header (e.g. how and where "
+                                              "the trials were trained)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"a smoke test: 2 trials x {QUICK_STEPS} steps unless given (the numbers mean nothing)")
+    args = p.parse_args(argv)
+    if args.trials is None:
+        args.trials = 2 if args.quick else 10
+    if args.steps is None:
+        args.steps = QUICK_STEPS if args.quick else PAPER_STEPS
+    for name in ("trials", "steps", "jobs"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be >= 1")
+    if args.first_trial < 0 or args.eval_every < 0:
+        p.error("--first-trial and --eval-every must be >= 0")
+    return args
+
+
+def _trial_path(out: Path, dataset: str, variant: str, trial: int) -> Path:
+    return out / dataset / f"{variant}_trial{trial}.json"
+
+
+def _load(path: Path, steps: int) -> dict | None:
+    """A saved trial with the same steps and protocol, else None."""
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return r if r.get("steps") == steps and r.get("protocol") == _jsonable(PROTOCOL) else None
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    out = Path(args.out)
+    started = time.perf_counter()
+    jobs, results = [], {d: [] for d in args.dataset}
+    for dataset in args.dataset:
+        (out / dataset).mkdir(parents=True, exist_ok=True)
+        for variant in args.variants:
+            for trial in range(args.first_trial, args.first_trial + args.trials):
+                path = _trial_path(out, dataset, variant, trial)
+                saved = None if args.overwrite else _load(path, generator_steps(variant, args.steps))
+                if saved is not None:
+                    results[dataset].append(saved)
+                elif not args.report_only:
+                    jobs.append((dataset, variant, trial))
+    jobs.sort(key=lambda j: (j[2], args.dataset.index(j[0]), args.variants.index(j[1])))   # trial by trial
+    print(f"{len(jobs)} trial(s) to train ({sum(map(len, results.values()))} reused), {args.steps} steps each, "
+          f"{args.jobs} at a time", flush=True)
+
+    def done(r: dict) -> None:
+        path = _trial_path(out, r["dataset"], r["variant"], r["trial"])
+        path.write_text(json.dumps(r, indent=1))
+        results[r["dataset"]].append(r)
+        print(f"{r['dataset']} {LABELS[r['variant']]:<8} trial {r['trial']}: {r['modes_captured']:2d}/"
+              f"{r['num_modes']} modes, {100 * r['high_quality']:5.1f}% high quality, reverse KL "
+              f"{r['reverse_kl']:.3f} ({r['seconds']:.0f} s)", flush=True)
+
+    if args.jobs == 1 or len(jobs) <= 1:
+        for dataset, variant, trial in jobs:
+            done(run_trial(dataset, variant, trial, generator_steps(variant, args.steps), PROTOCOL, args.eval_every))
+    else:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            futures = [pool.submit(run_trial, d, v, t, generator_steps(v, args.steps), PROTOCOL, args.eval_every)
+                       for d, v, t in jobs]
+            for f in as_completed(futures):
+                done(f.result())
+
+    wall = time.perf_counter() - started
+    tables, summaries = [], {}
+    for dataset in args.dataset:
+        rows = sorted((r for r in results[dataset]
+                       if r["variant"] in args.variants
+                       and args.first_trial <= r["trial"] < args.first_trial + args.trials),
+                      key=lambda r: (list(VARIANTS).index(r["variant"]), r["trial"]))
+        summaries[dataset] = summarise(rows)
+        tables.append(format_table(dataset, summaries[dataset]))
+    info = machine()
+    command = "python benchmarks/toy_tables.py " + shlex.join(sys.argv[1:] if argv is None else argv)
+    trial_seconds = sum(r["seconds"] for rs in results.values() for r in rs)
+    header = (f"Command: `{command}`  \nMachine: {info['cpu']}, {info['cores']} cores, "
+              f"{info['blas_threads']} BLAS thread(s) per trial, {args.jobs} trial(s) at a time  \n"
+              f"Versions: Python {info['python']}, NumPy {info['numpy']}, tinygan {info['tinygan']} at "
+              f"{info['commit']}  \nWall time of this call: {wall:.0f} s; the trials' own training time, summed: "
+              f"{trial_seconds / 3600:.1f} h  \nmean +- standard error over the trials; high quality: within 3 std "
+              "of the nearest mode; 2,500 samples per trial" + (f"  \n{args.note}" if args.note else ""))
+    text = header + "\n\n" + "\n\n".join(tables) + "\n"
+    print()
+    print(text)
+    (out / "table.md").write_text(text)
+    (out / "results.json").write_text(json.dumps({"args": vars(args), "machine": info, "wall_seconds": wall,
+                                                  "summary": summaries,
+                                                  "trials": {d: [{k: v for k, v in r.items() if k != "history"}
+                                                                 for r in rs] for d, rs in results.items()}},
+                                                 indent=1))
+    if args.markdown:
+        Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.markdown).write_text(text)
+    return {"summary": summaries, "results": results, "wall_seconds": wall, "text": text}
+
+
+if __name__ == "__main__":
+    main()

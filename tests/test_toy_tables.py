@@ -1,0 +1,149 @@
+"""``benchmarks/toy_tables.py``: the papers' toy networks, the table's statistics and format, and a tiny
+end-to-end call (a few steps: the command keeps working; the real tables are documented commands)."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tinygan
+from tinygan import nn
+from tinygan.gan.models import Maxout
+from tinygan.gan.pack import Packed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tables():
+    spec = importlib.util.spec_from_file_location("toy_tables", ROOT / "benchmarks" / "toy_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["toy_tables"] = module            # the process pool pickles its functions by module name
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop("toy_tables", None)
+
+
+def test_the_papers_networks(tables):
+    tinygan.manual_seed(0)
+    G, D = tables.build_networks("gan")
+    linears = [m for m in G.modules() if isinstance(m, nn.Linear)]
+    assert [tuple(m.weight.shape) for m in linears] == [(400, 2), (400, 400), (400, 400), (400, 400), (2, 400)]
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in G.modules()) == 4
+    assert sum(isinstance(m, nn.ReLU) for m in G.modules()) == 4
+    assert [tuple(m.weight.shape) for m in D.modules() if isinstance(m, nn.Linear)] == \
+        [(1000, 2), (1000, 200), (1000, 200), (1, 200)]                   # 200 maxout units of 5 pieces
+    assert [m.pieces for m in D.modules() if isinstance(m, Maxout)] == [5, 5, 5]
+    assert not any(isinstance(m, (nn.BatchNorm1d, nn.LayerNorm)) for m in D.modules())
+    w = np.concatenate([m.weight.numpy().ravel() for m in linears])
+    assert abs(w.std() - 0.02) < 0.001 and all(not m.bias.numpy().any() for m in linears)
+    _, D4 = tables.build_networks("pacgan4")
+    assert isinstance(D4, Packed) and D4.pack == 4 and D4.inner.main[0].weight.shape == (1000, 8)
+
+
+def test_wgan_gp_gets_the_same_number_of_d_updates(tables):
+    assert tables.generator_steps("pacgan3", 20000) == 20000
+    assert tables.generator_steps("wgan-gp", 20000) == 4000              # 5 critic updates per generator step
+
+
+def test_mean_and_standard_error(tables):
+    assert tables.mean_se([1.0, 2.0, 3.0, 6.0]) == (3.0, pytest.approx(math.sqrt(14 / 3) / 2))
+    assert tables.mean_se([5.0]) == (5.0, 0.0)
+
+
+def test_summary_and_table_format(tables):
+    rows = [{"variant": "pacgan2", "trial": t, "steps": 10, "seconds": 2.0, "num_modes": 8, "modes_captured": m,
+             "high_quality": hq, "reverse_kl": kl} for t, (m, hq, kl) in enumerate([(8, 0.95, 0.02), (7, 0.91, 0.2)])]
+    s = tables.summarise(rows)
+    assert s["pacgan2"]["modes"] == (7.5, pytest.approx(0.5))
+    assert s["pacgan2"]["high_quality"][0] == pytest.approx(93.0)
+    text = tables.format_table("ring8", s)
+    assert "| tinygan PacGAN2 | 7.5 +- 0.5 | 93.0 +- 2.0 % | 0.11 +- 0.09 | 2 | 10 | 2 |" in text
+    assert "| PacGAN Table 1: PacGAN2 | 7.9 +- 0.1 | 95.6 +- 2.0 % | 0.07 +- 0.03 |" in text
+    assert "| VEEGAN Table 1: GAN | 1.0 | 99.3 % | - |" in text
+
+
+def test_a_tiny_table_end_to_end_then_reused(tables, tmp_path, capsys):
+    argv = ["--quick", "--steps", "2", "--dataset", "grid25", "--variants", "gan", "pacgan2", "wgan-gp",
+            "--jobs", "2", "--out", str(tmp_path / "t"), "--markdown", str(tmp_path / "toy-grid25.md")]
+    first = tables.main(argv)
+    rows = first["summary"]["grid25"]
+    assert list(rows) == ["gan", "pacgan2", "wgan-gp"] and all(r["trials"] == 2 for r in rows.values())
+    saved = json.loads((tmp_path / "t" / "grid25" / "pacgan2_trial1.json").read_text())
+    assert saved["steps"] == 2 and saved["num_modes"] == 25
+    assert saved["finite"] and len(saved["mode_counts"]) == 25
+    text = (tmp_path / "toy-grid25.md").read_text()
+    assert "tinygan PacGAN2" in text and "PacGAN Table 1: PacGAN4" in text and "Command: `" in text
+    capsys.readouterr()
+    again = tables.main(argv)                                               # every trial reused, none trained
+    assert "0 trial(s) to train (6 reused)" in capsys.readouterr().out
+    assert again["summary"] == first["summary"]
+    report = tables.main(argv[:-4] + ["--trials", "3", "--report-only", "--out", str(tmp_path / "t")])
+    assert "0 trial(s) to train (6 reused)" in capsys.readouterr().out       # trial 2 is missing: left out
+    assert report["summary"] == first["summary"]
+
+
+def test_a_trial_measures_what_its_generator_draws(tables, monkeypatch):
+    """The numbers come from mixture_metrics on 2,500 samples of the trained G (not, say, of the data)."""
+    seen = {}
+
+    def fake_metrics(samples, target, n):
+        seen.update(shape=np.shape(samples), target=target, n=n)
+        return {"modes_captured": 3, "num_modes": 8, "high_quality": 0.5, "reverse_kl": 0.1, "mode_counts": [0] * 8}
+
+    monkeypatch.setattr(tables, "mixture_metrics", fake_metrics)
+    r = tables.run_trial("ring8", "pacgan3", 0, 1)
+    assert seen == {"shape": (2500, 2), "target": "ring8", "n": 2500}
+    assert (r["modes_captured"], r["high_quality"], r["variant"], r["steps"]) == (3, 0.5, "pacgan3", 1)
+
+
+# --------------------------------------------------------------------------- the defaults for toy data
+
+def test_toy_data_take_the_toy_column_of_run_defaults():
+    from tinygan.run.config import DEFAULT_STEPS, RUN_DEFAULTS, TrainConfig
+    toy = TrainConfig(model="mlp", dataset="ring8").validate().resolved()
+    assert (toy.batch_size, toy.nz, toy.ema, toy.lr, toy.steps) == (256, 2, 0.999, 1e-3, 4000)
+    assert {k: v[1] for k, v in RUN_DEFAULTS.items()} == {"batch_size": 256, "nz": 2, "ema": 0.999, "lr": 1e-3,
+                                                          "steps": 4000}
+    images = TrainConfig().validate().resolved()                          # the DCGAN job is unchanged
+    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.0, 2e-4, None)
+    assert DEFAULT_STEPS == 2000
+    wgan_gp = TrainConfig(model="mlp", dataset="grid25", loss="wgan-gp").validate().resolved()
+    assert (wgan_gp.lr, wgan_gp.beta1, wgan_gp.n_critic) == (1e-3, 0.0, 5)   # the toy lr, the recipe's betas
+
+
+def test_explicit_flags_win_over_the_toy_defaults():
+    from tinygan.run.config import TrainConfig
+    c = TrainConfig(model="mlp", dataset="ring8", batch_size=64, nz=100, ema=0.0, lr=2e-4, steps=10).validate()
+    c = c.resolved()
+    assert (c.batch_size, c.nz, c.ema, c.lr, c.steps) == (64, 100, 0.0, 2e-4, 10)
+    assert TrainConfig(model="mlp", dataset="ring8", epochs=None, dry_run=False).resolved().steps == 4000
+
+
+def test_config_json_records_the_toy_defaults(tmp_path):
+    from tinygan.run import TrainConfig, train
+    train(TrainConfig(model="mlp", dataset="grid25", steps=2, progress=False, out=str(tmp_path / "r")))
+    saved = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (saved["batch_size"], saved["nz"], saved["ema"], saved["lr"], saved["pack"]) == (256, 2, 0.999, 1e-3, 1)
+
+
+def test_pack_is_checked_against_the_toy_batch_size():
+    from tinygan.run.config import ConfigError, TrainConfig
+    TrainConfig(model="mlp", dataset="ring8", pack=4).validate()         # 256 = 64 packs of 4
+    with pytest.raises(ConfigError, match="--pack 3 and --batch-size 256"):
+        TrainConfig(model="mlp", dataset="ring8", pack=3).validate()
+
+
+@pytest.mark.slow
+def test_the_default_toy_run_covers_the_ring(tmp_path):
+    """``tinygan train --model mlp --dataset ring8`` (about a minute of CPU): 8/8 modes, >= 90% high quality."""
+    from tinygan.cli import main
+    from tinygan.metrics import evaluate_checkpoint
+    assert main(["train", "--model", "mlp", "--dataset", "ring8", "--no-progress", "--out", str(tmp_path / "r")]) == 0
+    m = evaluate_checkpoint(tmp_path / "r" / "checkpoint.npz", n=2500)["metrics"]
+    assert m["modes_captured"] == 8 and m["high_quality"] >= 0.90, m
