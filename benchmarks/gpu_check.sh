@@ -139,6 +139,30 @@ else                                         # the digit classifier: cached in $
         --json "$run_dir/eval.json" "${eval_args[@]}"
 fi
 
+# --- data-parallel training: NCCL through cupyx.distributed, one GPU per rank (docs/distributed.md) ---
+# Two ranks when the machine has two GPUs, else one (NCCL refuses two ranks on one GPU): the same run as
+# one process, with --sync-bn; the weights' largest difference after 10 steps goes to checks.log.
+if [ "$dry" = 1 ] || ! command -v mpiexec >/dev/null; then
+    echo "distributed: skipped ($([ "$dry" = 1 ] && echo 'a dry run' || echo 'no mpiexec: pip install -e .[mpi]'))" \
+        | tee -a "$stages"
+else
+    ranks=$(( $(nvidia-smi -L 2>/dev/null | wc -l) >= 2 ? 2 : 1 ))
+    dist_args=(--device cuda --steps 10 --batch-size 64 --no-progress --sample-every 1000)
+    stage distributed checks.log 60 bash -c "
+        set -e
+        $py -m tinygan train ${dist_args[*]} --out $run_dir/one
+        OMP_NUM_THREADS=1 mpiexec -n $ranks $py -m tinygan train ${dist_args[*]} --distributed --sync-bn \
+            --out $run_dir/ranks
+        $py - $run_dir/one/checkpoint.npz $run_dir/ranks/checkpoint.npz $ranks <<'PY'
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+worst = max(float(np.abs(a[k] - b[k]).max()) for k in a.files if a[k].dtype.kind == 'f')
+print(f'distributed: {sys.argv[3]} rank(s) with NCCL vs one process, 10 steps: max |weight difference| {worst:.3g}')
+PY
+    "
+fi
+
 # --- tinygan bench, TF32 off and on -----------------------------------------------------------
 if [ "$dry" = 1 ]; then
     echo "bench: skipped in a dry run (PyTorch has no GPU here)" | tee -a "$stages"
@@ -156,7 +180,7 @@ fi
     echo "--- tests"
     grep -E "^[0-9]+ (passed|failed)|^(FAILED|ERROR) |passed|failed" "$out/tests.log" | grep -v "^===" | tail -8
     echo "--- probes, training, eval"
-    grep -E "^(im2col_col2im_odd_strides|index_limit|optim_non_contiguous|host_sync|h2d_per_step|dcgan64_step): |^first-step|^sec_per_iter|^last step|Frechet|FID|error|Error" \
+    grep -E "^(im2col_col2im_odd_strides|index_limit|optim_non_contiguous|host_sync|h2d_per_step|dcgan64_step|distributed): |^first-step|^sec_per_iter|^last step|Frechet|FID|error|Error" \
         "$out/checks.log" | grep -vE "^(warning|note):" | cut -c1-400
 } > "$summary"
 rm -f "$stages"

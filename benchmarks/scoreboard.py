@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygan.gan.recipes import recipe_for
 from tinygan.metrics.evaluate import evaluate_generator
 from tinygan.run import TrainConfig, Trainer
 from tinygan.viz import save_image_grid, save_loss_curves
@@ -44,9 +45,19 @@ ROWS = {
     "hinge": dict(loss="hinge"),
     "wgan": dict(loss="wgan"),
     "wgan-gp": dict(loss="wgan-gp"),
+    "rsgan": dict(loss="rsgan"),
+    "ragan": dict(loss="ragan"),
+    "ralsgan": dict(loss="ralsgan"),
+    "dragan": dict(loss="dragan"),
+    "sngan (hinge)": dict(model="sngan", loss="hinge"),
+    "nonsaturating + spectral norm": dict(spectral_norm=True),
     "nonsaturating + R1": dict(loss="nonsaturating", r1=1.0),
     "cgan": dict(model="cgan"),
     "infogan": dict(model="infogan", nz=62),
+    "acgan": dict(model="acgan"),
+    "nonsaturating + DiffAugment": dict(diffaugment="translation,cutout,color"),
+    "nonsaturating + mbstd": dict(mbstd=True),
+    "unrolled GAN (K=2)": dict(unroll=2),
 }
 COLUMNS = [("frechet_distance", "FD", 1), ("inception_score", "IS", 2), ("precision", "precision", 2),
            ("recall", "recall", 2), ("classes_present", "classes", 1), ("conditional_accuracy", "cond. acc.", 2),
@@ -55,8 +66,9 @@ COLUMNS = [("frechet_distance", "FD", 1), ("inception_score", "IS", 2), ("precis
 
 def train_row(name: str, settings: dict, seed: int, args, out: Path) -> list[dict]:
     """Train one row for one seed; returns the metrics at each evaluation step."""
+    lr = recipe_for(settings.get("loss", "nonsaturating")).lr           # the paper's lr, not the run default's 2x
     cfg = TrainConfig(seed=seed, steps=args.steps, ema=args.ema, progress=False, out=str(out / "unused"),
-                      **settings)
+                      **{"lr": lr, **settings})
     t = Trainer(cfg)
     points, spent, rows = sorted(set(args.eval_at)), 0.0, []
     for target in points:

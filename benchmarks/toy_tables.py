@@ -4,7 +4,7 @@
     python benchmarks/toy_tables.py --dataset grid25 --trials 3 --steps 20000 --jobs 2
     python benchmarks/toy_tables.py --quick                                    # CI: 2 trials, a few steps
 
-For each variant (GAN, PacGAN2, PacGAN3, PacGAN4, WGAN-GP) and trial this
+For each variant (GAN, PacGAN2, PacGAN3, PacGAN4, WGAN-GP, Unrolled GAN with K = 5) and trial this
 trains the papers' toy networks with tinygan's own training step
 (:func:`tinygan.gan.steps.d_step` / :func:`~tinygan.gan.steps.g_step`),
 draws 2,500 samples and measures them as VEEGAN and PacGAN do
@@ -35,7 +35,11 @@ updates (PacGAN's Blocks code computes both gradients from the same batch and
 updates them together); real batches are fresh draws, not epochs over a fixed
 set of 100,000; each trial's seed is its index.  The WGAN-GP row (not in the
 papers) uses the same networks with WGAN-GP's recipe (Adam 1e-4, betas
-(0, 0.9), 5 critic steps, lambda 10).
+(0, 0.9), 5 critic steps, lambda 10).  The unrolled GAN row (VEEGAN's table
+has a published one) uses the GAN row's networks and optimiser, with G's
+loss taken through K = 5 differentiable Adam steps of D
+(:mod:`tinygan.gan.unroll`); each of its generator steps costs roughly 11
+plain ones.
 
 Every finished trial is saved as ``OUT/<variant>_trial<k>.json`` at once, and a
 later call with the same settings reuses it (``--overwrite`` redoes it), so
@@ -87,8 +91,11 @@ VARIANTS = {
     "pacgan3": ("nonsaturating", 3),
     "pacgan4": ("nonsaturating", 4),
     "wgan-gp": ("wgan-gp", 1),
+    "unrolled5": ("nonsaturating", 1),
 }
-LABELS = {"gan": "GAN", "pacgan2": "PacGAN2", "pacgan3": "PacGAN3", "pacgan4": "PacGAN4", "wgan-gp": "WGAN-GP"}
+LABELS = {"gan": "GAN", "pacgan2": "PacGAN2", "pacgan3": "PacGAN3", "pacgan4": "PacGAN4", "wgan-gp": "WGAN-GP",
+          "unrolled5": "Unrolled GAN (K=5)"}
+UNROLLED = {"unrolled5": 5}      # variant -> K: G's loss through K differentiable Adam steps of D (Metz et al. 2017)
 
 
 # The papers' networks and optimiser (PacGAN's released code; VEEGAN's sec. 5.1 sizes).
@@ -187,7 +194,7 @@ def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict
                 with no_grad():
                     fake = G(z=z)
             d_step(D, opt_d, loss, real, fake, gp_weight=gp_weight, rng=rng, stats=False)
-        g_step(D, opt_g, loss, fake, stats=False)
+        g_step(D, opt_g, loss, fake, stats=False, real=real, unroll=UNROLLED.get(variant, 0), opt_d=opt_d)
         if eval_every and step % eval_every == 0 and step < steps:
             history.append({"step": step, "seconds": time.perf_counter() - start,
                             **evaluate(G, dataset, protocol["n"], trial)})

@@ -33,8 +33,15 @@ RUNS = {
     "dcgan_mnist": (TINY + ["--ngf", "8", "--ndf", "8", "--sample-every", "1"],
                     ["samples.png", "samples/step_000001.png", "samples/step_000002.png"]),
     "cgan": (TINY, TRAIN_FILES),
+    "acgan": (TINY, TRAIN_FILES),
+    "diffaugment": (TINY + ["--policy", "translation,cutout,color"], TRAIN_FILES),
+    "mbstd": (["--steps", "2", "--batch-size", "16"], TRAIN_FILES),
+    "unrolled_gan": (["--steps", "2", "--batch-size", "16", "--unroll", "2"], TRAIN_FILES),
     "infogan": (TINY, TRAIN_FILES),
     "lsgan": (TINY, TRAIN_FILES),
+    "relativistic": (TINY + ["--loss", "rsgan"], TRAIN_FILES),
+    "dragan": (TINY, TRAIN_FILES),
+    "sngan": (TINY, TRAIN_FILES),
     "wgan": (["--steps", "1", "--batch-size", "8"], TRAIN_FILES),
     "wgan_gp": (["--steps", "1", "--batch-size", "8"], TRAIN_FILES),
     "theory_lab": (["--quick"], ["optimal_discriminator.png", "value_vs_jsd.png", "saturation.png",
@@ -103,6 +110,16 @@ def test_gan_toy_trains_with_the_loss_it_was_given(runs):
     done, _, _ = runs
     _, out = done["gan_toy"]
     assert json.loads((out / "config.json").read_text())["loss"] == "minimax"
+
+
+def test_relativistic_sngan_and_dragan_examples_train_what_they_say(runs):
+    done, _, _ = runs
+    configs = {name: json.loads((done[name][1] / "config.json").read_text()) for name in ("relativistic", "dragan",
+                                                                                            "sngan")}
+    assert configs["relativistic"]["loss"] == "rsgan"
+    assert (configs["dragan"]["model"], configs["dragan"]["loss"]) == ("dcgan", "dragan")
+    assert (configs["sngan"]["model"], configs["sngan"]["loss"]) == ("sngan", "hinge")
+    assert "largest singular value of W_orig / sigma = 1.0" in done["sngan"][0].stdout
 
 
 def test_theory_lab_prints_the_points_it_names(runs):

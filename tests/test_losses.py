@@ -24,6 +24,7 @@ from tinygan.gan.recipes import RECIPES, recipe_for
 from tinygan.gan.models import ConditionalMLPDiscriminator
 
 LOSS_NAMES = ["minimax", "nonsaturating", "lsgan", "wgan", "wgan-gp", "hinge"]
+BEYOND = ["rsgan", "ragan", "ralsgan", "dragan"]      # issue 14's; tests/test_relativistic_dragan.py
 
 REAL = np.array([2.0, -0.5, 0.3, 1.7, -3.0])           # D's raw outputs l(x) on 5 real samples
 FAKE = np.array([-1.2, 0.4, 0.0, -2.5, 3.1, 0.9])      # ... and l(G(z)) on 6 fakes (another batch size on purpose)
@@ -87,8 +88,8 @@ def _ours(name, real, fake, **kw):
 # ------------------------------------------------------------------------------------ the losses
 
 def test_registry_names_are_exactly_the_six():
-    assert sorted(LOSSES) == sorted(LOSS_NAMES)
-    for name in LOSS_NAMES:
+    assert sorted(LOSSES) == sorted(LOSS_NAMES + BEYOND)
+    for name in LOSS_NAMES + BEYOND:
         loss = get_loss(name)
         assert isinstance(loss, GANLoss) and loss.name == name
     with pytest.raises(ValueError, match="unknown loss 'bce'"):
@@ -167,6 +168,10 @@ def test_recipes_follow_the_papers():
         "hinge": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
         "wgan": ("rmsprop", 5e-5, None, 5, 0.01, None, "batch"),
         "wgan-gp": ("adam", 1e-4, (0.0, 0.9), 5, None, 10.0, "layer"),
+        "rsgan": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),      # Jolicoeur-Martineau 2019
+        "ragan": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
+        "ralsgan": ("adam", 2e-4, (0.5, 0.999), 1, None, None, "batch"),
+        "dragan": ("adam", 1e-4, (0.5, 0.9), 1, None, 10.0, "layer"),       # Kodali et al. 2017's code
     }
     assert set(RECIPES) == set(table) == set(LOSSES) | set(LOSS_PRESETS)
     for name, expected in table.items():
@@ -174,7 +179,9 @@ def test_recipes_follow_the_papers():
         assert (r.optimizer, r.lr, r.betas, r.n_critic, r.clip_value, r.gp_weight, r.critic_norm) == expected, name
         assert recipe_for(get_loss(name)) == r, name
     assert get_loss("minimax").probabilistic and get_loss("nonsaturating").probabilistic
-    assert not any(get_loss(n).probabilistic for n in ("lsgan", "wgan", "wgan-gp", "hinge"))
+    assert not any(get_loss(n).probabilistic for n in ("lsgan", "wgan", "wgan-gp", "hinge", "rsgan", "ragan",
+                                                           "ralsgan"))
+    assert [n for n in table if recipe_for(n).gp_at == "perturbed"] == ["dragan"]
     with pytest.raises(ValueError, match="no training recipe"):
         recipe_for("nope")
 

@@ -51,6 +51,23 @@ EQUATIONS = {
               lambda f: -np.mean(f), lambda f: -np.ones_like(f) / f.size),
 }
 EQUATIONS["wgan-gp"] = EQUATIONS["wgan"]
+EQUATIONS["dragan"] = EQUATIONS["nonsaturating"]    # its penalty is d_step's (test_steps.py)
+# The relativistic losses (Jolicoeur-Martineau 2019): L_G and its gradient take (lf, lr); m = mean over the batch.
+EQUATIONS["rsgan"] = (lambda r, f: np.mean(softplus(f - r)), lambda r, f: -sigmoid(f - r) / r.size,
+                      lambda r, f: sigmoid(f - r) / f.size,
+                      lambda f, r: np.mean(softplus(r - f)), lambda f, r: -sigmoid(r - f) / f.size)
+EQUATIONS["ragan"] = (
+    lambda r, f: np.mean(softplus(f.mean() - r)) + np.mean(softplus(f - r.mean())),
+    lambda r, f: (-sigmoid(f.mean() - r) - np.mean(sigmoid(f - r.mean()))) / r.size,
+    lambda r, f: (np.mean(sigmoid(f.mean() - r)) + sigmoid(f - r.mean())) / f.size,
+    lambda f, r: np.mean(softplus(r.mean() - f)) + np.mean(softplus(r - f.mean())),
+    lambda f, r: (-sigmoid(r.mean() - f) - np.mean(sigmoid(r - f.mean()))) / f.size)
+EQUATIONS["ralsgan"] = (
+    lambda r, f: np.mean((r - f.mean() - 1) ** 2) + np.mean((f - r.mean() + 1) ** 2),
+    lambda r, f: (2 * (r - f.mean() - 1) - 2 * np.mean(f - r.mean() + 1)) / r.size,
+    lambda r, f: (-2 * np.mean(r - f.mean() - 1) + 2 * (f - r.mean() + 1)) / f.size,
+    lambda f, r: np.mean((f - r.mean() - 1) ** 2) + np.mean((r - f.mean() + 1) ** 2),
+    lambda f, r: (2 * (f - r.mean() - 1) - 2 * np.mean(r - f.mean() + 1)) / f.size)
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -66,9 +83,10 @@ def test_each_loss_is_its_equation_with_its_logit_gradients(name):
     np.testing.assert_allclose(gr.numpy(), dr(r, f), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(gf.numpy(), df(r, f), rtol=1e-12, atol=1e-15)
     tf = tinygan.tensor(f, requires_grad=True)
-    g = loss.g_loss(tf)
-    np.testing.assert_allclose(g.item(), L_G(f), rtol=1e-12)
-    np.testing.assert_allclose(tinygan.grad(g, tf)[0].numpy(), dg(f), rtol=1e-12, atol=1e-15)
+    g_args = (f, r) if loss.relativistic else (f,)                  # relativistic: L_G compares with l(x)
+    g = loss.g_loss(tf, tinygan.tensor(r)) if loss.relativistic else loss.g_loss(tf)
+    np.testing.assert_allclose(g.item(), L_G(*g_args), rtol=1e-12)
+    np.testing.assert_allclose(tinygan.grad(g, tf)[0].numpy(), dg(*g_args), rtol=1e-12, atol=1e-15)
 
 
 def test_loss_reprs():

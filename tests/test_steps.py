@@ -32,11 +32,11 @@ from tinygan.gan import (LOSS_PRESETS, LOSSES, RECIPES, ConditionalMLPDiscrimina
                          InfoGANMLPDiscriminator, InfoGANMLPGenerator, MLPDiscriminator, MLPGenerator, d_step,
                          g_step, get_loss)
 from tinygan.run import trainer as trainer_module
-from tinygan.run.config import ConfigError, TrainConfig
+from tinygan.run.config import RUN_DEFAULTS, ConfigError, TrainConfig
 from tinygan.run.trainer import Trainer
 
 ALL_LOSSES = list(LOSSES) + list(LOSS_PRESETS)     # the seven names: six objectives and lsgan-pearson
-PROBABILISTIC = ("minimax", "nonsaturating")       # D(x) = sigmoid(l(x)) is a probability
+PROBABILISTIC = ("minimax", "nonsaturating", "dragan")   # D(x) = sigmoid(l(x)) is a probability
 N, NZ, K, NCAT, NCONT = 6, 3, 3, 3, 2              # batch, noise size, CGAN classes, InfoGAN codes
 LR = 0.1                                           # SGD's step size in every step test
 H = 1e-6                                           # finite-difference step (float64)
@@ -65,12 +65,24 @@ def ref_d_loss(name, lr_, lf):
         return np.mean(lf) - np.mean(lr_)
     if name == "hinge":                # Lim & Ye 2017: E[relu(1 - l(x))] + E[relu(1 + l(G(z)))]
         return np.mean(np.maximum(0.0, 1.0 - lr_)) + np.mean(np.maximum(0.0, 1.0 + lf))
+    if name == "rsgan":                # Jolicoeur-Martineau 2019: -E[log sigmoid(l(x_r) - l(x_f))], pairs
+        return -np.mean(np.log(sigmoid(lr_ - lf)))
+    if name == "ragan":                # -E[log sigmoid(l(x_r) - E l(x_f))] - E[log(1 - sigmoid(l(x_f) - E l(x_r)))]
+        return -np.mean(np.log(sigmoid(lr_ - lf.mean()))) - np.mean(np.log(1.0 - sigmoid(lf - lr_.mean())))
+    if name == "ralsgan":              # E[(l(x_r) - E l(x_f) - 1)^2] + E[(l(x_f) - E l(x_r) + 1)^2]
+        return np.mean((lr_ - lf.mean() - 1.0) ** 2) + np.mean((lf - lr_.mean() + 1.0) ** 2)
     raise AssertionError(name)
 
 
-def ref_g_loss(name, lf):
-    """L_G from D's logits on the fake batch (N,)."""
-    if name == "nonsaturating":        # -E[log D(G(z))]
+def ref_g_loss(name, lf, lr_=None):
+    """L_G from D's logits on the fake batch (N,) (and, for the relativistic losses, on the real batch)."""
+    if name == "rsgan":                # -E[log sigmoid(l(x_f) - l(x_r))]
+        return -np.mean(np.log(sigmoid(lf - lr_)))
+    if name == "ragan":                # -E[log sigmoid(l(x_f) - E l(x_r))] - E[log(1 - sigmoid(l(x_r) - E l(x_f)))]
+        return -np.mean(np.log(sigmoid(lf - lr_.mean()))) - np.mean(np.log(1.0 - sigmoid(lr_ - lf.mean())))
+    if name == "ralsgan":              # E[(l(x_f) - E l(x_r) - 1)^2] + E[(l(x_r) - E l(x_f) + 1)^2]
+        return np.mean((lf - lr_.mean() - 1.0) ** 2) + np.mean((lr_ - lf.mean() + 1.0) ** 2)
+    if name in ("nonsaturating", "dragan"):   # -E[log D(G(z))]
         return -np.mean(np.log(sigmoid(lf)))
     if name == "minimax":              # E[log(1 - D(G(z)))]
         return np.mean(np.log(1.0 - sigmoid(lf)))
@@ -419,6 +431,60 @@ def test_r1_step_descends_on_L_D_plus_the_r1_penalty(kind):
     assert "gp" not in record
 
 
+def ref_dragan(P, real, u, alpha, lam, labels=None):
+    """DRAGAN (Kodali et al. 2017, reference code): lam E[(||grad_x l(x_hat)||_2 - 1)^2] at
+    x_hat = x + alpha 0.5 std(x) u, u ~ U[0, 1)^d, alpha ~ U[0, 1] per sample, std over the whole batch."""
+    x_hat = real + alpha * (0.5 * real.std() * u)                    # (N, 2), alpha (N, 1)
+    g = ref_D_input_grad(P, x_hat, labels)                           # (N, 2)
+    return lam * np.mean((np.sqrt(np.sum(g ** 2, axis=1)) - 1.0) ** 2)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cond"])
+def test_dragan_step_descends_on_L_D_plus_the_penalty_around_the_real_data(kind):
+    """DRAGAN: L = L_D(non-saturating) + lam E[(||grad l(x_hat)|| - 1)^2] with x_hat perturbed around the *real*
+    batch (u, then alpha, from the step's rng); FD of the NumPy reference checks the double backward; the fake
+    batch plays no part in the penalty."""
+    loss, lam = get_loss("dragan"), 10.0
+    D, G = tiny_d(kind), tiny_g(kind)
+    real, z, labels = batch(4)
+    labels = labels if kind == "cond" else None
+    fake = G(Tensor(z)) if labels is None else G(Tensor(z), labels=labels)
+    xf = fake.data.copy()
+    PD = weights(D)
+    rng = np.random.default_rng(11)
+    mirror = copy.deepcopy(rng)
+    u, alpha = mirror.random((N, 2)), mirror.random((N, 1))         # the step's draws, in its order
+
+    def total(P):
+        adv = ref_d_loss("dragan", ref_D(P, real, labels), ref_D(P, xf, labels))
+        return adv + ref_dragan(P, real, u, alpha, lam, labels)
+
+    grads = fd_grad(total, PD)
+    gp = ref_dragan(PD, real, u, alpha, lam, labels)
+    assert gp > 1e-3
+    seen, forward = [], D.forward                                   # the points D is asked about
+    D.forward = lambda x, labels=None: (seen.append(x.data.copy()), forward(x, labels=labels))[1]
+    record = d_step(D, sgd(D.parameters()), loss, Tensor(real), fake, labels=labels, gp_weight=lam,
+                    gp_at="perturbed", rng=rng)
+    del D.forward
+    assert len(seen) == 3                                           # l(x), l(G(z)), then the penalty's points
+    np.testing.assert_allclose(seen[2], real + alpha * (0.5 * real.std() * u), rtol=1e-12, atol=1e-12)
+    check_step(D, PD, grads, f"dragan ({kind}) d_step")
+    np.testing.assert_allclose(record["gp"], gp, rtol=1e-9)
+    np.testing.assert_allclose(record["Loss_D"], total(PD), rtol=1e-9)
+    assert rng.bit_generator.state == mirror.bit_generator.state, "the step drew u, alpha from elsewhere, or more"
+    # WGAN-GP's interpolates with the same draws would be another penalty: the choice of points matters
+    assert abs(ref_gp(PD, real, xf, alpha, lam, labels) - gp) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["rsgan", "ragan", "ralsgan"])
+def test_relativistic_g_step_needs_the_real_batch(name):
+    D, G = tiny_d(), tiny_g()
+    _, z, _ = batch()
+    with pytest.raises(ValueError, match=f"--loss {name} is relativistic.*pass real="):
+        g_step(D, sgd(G.parameters()), get_loss(name), G(Tensor(z)))
+
+
 @pytest.mark.parametrize("name", ["nonsaturating", "hinge"])
 def test_conditional_d_step_feeds_the_labels_to_D(name):
     """CGAN (Mirza & Osindero 2014): L_D on D(x, y), D(G(z, y), y); the step with the batch's labels matches
@@ -459,11 +525,12 @@ def test_g_step_is_one_descent_step_on_the_papers_L_G_through_a_fixed_D(name):
     PD, PG = weights(D), weights(G)                                  # D after its update
     d_grads = snapshot_grads(D)
     assert all(g is not None for g in d_grads.values())
-    f = lambda P: ref_g_loss(name, ref_D(PD, ref_G(P, z)))           # noqa: E731  L_G(w_G), D fixed
+    lr_ = ref_D(PD, real)                                            # the relativistic losses compare with l(x)
+    f = lambda P: ref_g_loss(name, ref_D(PD, ref_G(P, z)), lr_)      # noqa: E731  L_G(w_G), D fixed
     grads = fd_grad(f, PG)
     assert sq_sum(grads) > 1e-8
 
-    record = g_step(D, opt_g, loss, fake)
+    record = g_step(D, opt_g, loss, fake, real=Tensor(real))
     check_step(G, PG, grads, f"{name} g_step")
     check_unchanged(D, PD, f"{name} g_step")
     for k, p in D.named_parameters():
@@ -612,7 +679,7 @@ def test_trainer_builds_each_losss_recipe(tmp_path, name):
     for opt in (t.opt_d, t.opt_g):
         assert type(opt) is expected
         for group in opt.param_groups:
-            assert group["lr"] == r.lr
+            assert group["lr"] == pytest.approx(RUN_DEFAULTS["lr_scale"][0] * r.lr) == t.config.lr
             if r.betas is None:
                 assert "betas" not in group
             else:
@@ -695,10 +762,12 @@ def test_train_step_runs_n_critic_D_updates_then_one_G_update(tmp_path, monkeypa
     for args, kw in calls["d"]:
         assert args[0] is t.D and args[1] is t.opt_d and args[2] is t.loss
         assert kw["gp_weight"] == r.gp_weight and kw["clip_value"] == r.clip_value
+        assert kw["gp_at"] == r.gp_at                              # DRAGAN: around the real data
         assert kw["r1_gamma"] == 0.0 and kw["rng"] is t.rng
     (g_args, g_kw), = calls["g"]
     assert g_args[0] is t.D and g_args[1] is t.opt_g and g_args[2] is t.loss
     assert g_args[3] is calls["d"][-1][0][4], "G's step must reuse the last fake batch D was trained on"
+    assert g_kw["real"] is calls["d"][-1][0][3], "a relativistic G step compares with the last real batch"
     assert g_kw["info_lambda"] == 0.0
     assert ("gp" in record) == (r.gp_weight is not None) and "r1" not in record
     if r.clip_value:

@@ -107,14 +107,24 @@ def test_a_trial_measures_what_its_generator_draws(tables, monkeypatch):
 def test_toy_data_take_the_toy_column_of_run_defaults():
     from tinygan.run.config import DEFAULT_STEPS, RUN_DEFAULTS, TrainConfig
     toy = TrainConfig(model="mlp", dataset="ring8").validate().resolved()
-    assert (toy.batch_size, toy.nz, toy.ema, toy.lr, toy.steps) == (256, 2, 0.999, 1e-3, 4000)
-    assert {k: v[1] for k, v in RUN_DEFAULTS.items()} == {"batch_size": 256, "nz": 2, "ema": 0.999, "lr": 1e-3,
+    assert (toy.batch_size, toy.nz, toy.ema, toy.lr, toy.steps) == (256, 2, 0.999, pytest.approx(1e-3), 4000)
+    assert {k: v[1] for k, v in RUN_DEFAULTS.items()} == {"batch_size": 256, "nz": 2, "ema": 0.999, "lr_scale": 5.0,
                                                           "steps": 4000}
-    images = TrainConfig().validate().resolved()                          # the DCGAN job is unchanged
-    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.0, 2e-4, None)
-    assert DEFAULT_STEPS == 2000
     wgan_gp = TrainConfig(model="mlp", dataset="grid25", loss="wgan-gp").validate().resolved()
-    assert (wgan_gp.lr, wgan_gp.beta1, wgan_gp.n_critic) == (1e-3, 0.0, 5)   # the toy lr, the recipe's betas
+    assert (wgan_gp.lr, wgan_gp.beta1, wgan_gp.n_critic) == (pytest.approx(5e-4), 0.0, 5)   # 5x its recipe's 1e-4
+
+
+def test_the_image_default_is_the_dcgan_recipe_at_twice_its_lr_with_an_average_of_g():
+    from tinygan.gan.recipes import RECIPES
+    from tinygan.run.config import DEFAULT_STEPS, TrainConfig
+    images = TrainConfig().validate().resolved()                          # `tinygan train`, no flags
+    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 4e-4, None)
+    assert (images.beta1, images.beta2, images.n_critic) == (0.5, 0.999, 1)
+    assert DEFAULT_STEPS == 2000
+    for loss in ("wgan", "wgan-gp", "hinge"):                             # every loss: twice its own recipe's lr
+        assert TrainConfig(loss=loss).validate().resolved().lr == pytest.approx(2 * RECIPES[loss].lr)
+    paper = TrainConfig(lr=2e-4, ema=0.0).validate().resolved()           # the paper's plain recipe, one command away
+    assert (paper.lr, paper.ema) == (2e-4, 0.0)
 
 
 def test_explicit_flags_win_over_the_toy_defaults():

@@ -71,7 +71,7 @@ def test_training_steps_move_both_networks_and_log(tmp_path):
 def test_config_json_records_the_settings_actually_used(tmp_path):
     train(small(tmp_path, steps=1, loss="wgan-gp"))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (saved["lr"], saved["beta1"], saved["beta2"], saved["n_critic"]) == (1e-4, 0.0, 0.9, 5)
+    assert (saved["lr"], saved["beta1"], saved["beta2"], saved["n_critic"]) == (2e-4, 0.0, 0.9, 5)   # 2x its 1e-4
     assert TrainConfig.from_dict(saved).loss == "wgan-gp"
 
 
@@ -145,9 +145,9 @@ def test_resume_after_a_kill_redoes_only_unsaved_steps(tmp_path):
 
 def test_resume_applies_new_cadence_and_refuses_new_definitions(tmp_path):
     train(small(tmp_path, steps=2))
-    with pytest.raises(ValueError, match=r"--lr 0.001 \(the run has 0.0002\).*--ngf 16 \(the run has 8\)"):
+    with pytest.raises(ValueError, match=r"--lr 0.001 \(the run has 0.0004\).*--ngf 16 \(the run has 8\)"):
         resume(tmp_path / "run", steps=4, lr=1e-3, ngf=16)
-    t = resume(tmp_path / "run", steps=4, sample_every=1, lr=2e-4, ngf=8, progress=False)   # same values: fine
+    t = resume(tmp_path / "run", steps=4, sample_every=1, lr=4e-4, ngf=8, progress=False)   # same values: fine
     assert t.step == 4 and t.config.sample_every == 1
     assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png"))[-2:] == [
         "step_000003.png", "step_000004.png"]

@@ -28,8 +28,8 @@ from tinygan.gan.sampling import generate, grid_inputs, interpolation_inputs
 from tinygan.io import atomic_write
 from tinygan.kernels.memory import reuse_freed_memory
 from tinygan.metrics import cli as eval_cli
-from tinygan.run import TrainConfig, load_generator, resume, train
-from tinygan.run.config import DEFAULT_STEPS, FIELDS, flag_of, int_in
+from tinygan.run import TrainConfig, distributed, load_generator, resume, train
+from tinygan.run.config import DEFAULT_STEPS, FIELDS, ConfigError, flag_of, int_in
 from tinygan.viz import images_to_uint8, save_image_grid, save_points_plot
 
 DEVICES = ("cpu", "cuda")
@@ -79,6 +79,9 @@ def _add_train(sub, common) -> None:
         elif name == "progress":
             p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
                            help="no progress bar or progress lines")
+        elif f.default is False:                                  # other switches (--mbstd, ...): off unless given
+            p.add_argument(flag_of(name), dest=name, action="store_true", default=argparse.SUPPRESS,
+                           help=meta["help"])
         else:
             target = budget if name in ("steps", "epochs") else p
             shown = f" [default: {f.default}]" if f.default is not None else ""   # None: the help says
@@ -102,8 +105,9 @@ def _cmd_train(args) -> int:
         t = resume(out, **given)
     else:
         t = train(TrainConfig(**given), overwrite=args.overwrite)
-    print(f"trained {t.step} steps; run folder {t.config.out}/: samples/, progress.gif, losses.png, "
-          "metrics.jsonl, config.json, checkpoint.npz")
+    if t.comm is None or t.comm.rank == 0:                  # a distributed run: rank 0 speaks for all
+        print(f"trained {t.step} steps; run folder {t.config.out}/: samples/, progress.gif, losses.png, "
+              "metrics.jsonl, config.json, checkpoint.npz")
     return 0
 
 
@@ -261,14 +265,37 @@ def main(argv=None) -> int:
         # Bad input, a missing or unwritable file, no GPU, a diverged run: one clear line.
         if debug:
             raise
-        print(f"tinygan {args.command}: error: {_one_line(e)}", file=sys.stderr)
-        return 2
+        return _fail(f"tinygan {args.command}: error: {_one_line(e)}", e, 2)
     except Exception as e:  # noqa: BLE001  (anything else: still one line, and how to see more)
         if debug:
             raise
-        print(f"tinygan {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} "
-              "(run again with --debug to see the traceback)", file=sys.stderr)
-        return 2
+        return _fail(f"tinygan {args.command}: unexpected error: {type(e).__name__}: {_one_line(e)} "
+                     "(run again with --debug to see the traceback)", e, 2)
+
+
+def _fail(line: str, error: BaseException, code: int) -> int:
+    """Print ``line`` once and return ``code``; on several ranks, make sure that every rank stops.
+
+    An error that every rank met alike (a setting, a diverged run) is printed
+    by rank 0 alone; an error of one rank is printed with its rank, then
+    ``MPI_Abort`` ends every rank, as the others may be waiting for it in a
+    collective (docs/distributed.md).
+    """
+    comm = distributed.current()
+    if comm is None or comm.size == 1:
+        # A ConfigError before MPI starts is met alike by every rank that mpiexec started: rank 0 prints it.
+        quiet = comm is None and isinstance(error, ConfigError) and distributed.launch_rank() not in (None, 0)
+        if not quiet:
+            print(line, file=sys.stderr)
+        return code
+    # Settings are checked alike on every rank (rank 0's folder and checkpoint go through distributed.agree).
+    if getattr(error, "all_ranks", False) or isinstance(error, ConfigError):
+        if comm.rank == 0:
+            print(line, file=sys.stderr)
+        return code
+    print(f"{line} [rank {comm.rank} of {comm.size}; stopping every rank]", file=sys.stderr, flush=True)
+    comm.abort(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

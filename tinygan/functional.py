@@ -30,6 +30,9 @@ take their arguments as checked.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import numpy as np
 
 from tinygan.autograd import Function, Tensor, is_grad_enabled
@@ -44,7 +47,7 @@ __all__ = [
     "linear", "conv2d", "conv_transpose2d", "conv2d_grad_weight", "batch_norm", "layer_norm",
     "leaky_relu", "relu", "tanh", "sigmoid", "softplus", "logsigmoid", "log_softmax", "softmax",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "cross_entropy", "mse_loss", "l1_loss",
-    "embedding", "one_hot", "pad", "interpolate",
+    "embedding", "one_hot", "pad", "interpolate", "sync_batch_norm",
 ]
 
 
@@ -236,6 +239,29 @@ def conv2d_grad_weight(x: Tensor, grad_output: Tensor, kernel_size, stride=1, pa
 # Normalisation
 # ---------------------------------------------------------------------------
 
+_SYNC = threading.local()     # .allreduce while inside sync_batch_norm() (per thread: one rank per thread in tests)
+
+
+@contextlib.contextmanager
+def sync_batch_norm(allreduce):
+    """Within the block, training-mode batch norm takes its statistics over several processes' batches.
+
+    ``allreduce(a)`` returns the element-wise sum of the float64 vector ``a``
+    over the processes (every process calls it in the same order).  Forward
+    all-reduces the per-channel sums sum x and sum (x - mu)^2, backward the two
+    gradient sums sum g and sum g (x - mu) (``kernels/batchnorm.py``), so each
+    process normalises with the statistics of the global batch
+    (``tinygan.run.distributed``, ``--sync-bn``).  A batch-norm call made in
+    the block keeps its ``allreduce`` for its backward.
+    """
+    previous = getattr(_SYNC, "allreduce", None)
+    _SYNC.allreduce = allreduce
+    try:
+        yield
+    finally:
+        _SYNC.allreduce = previous
+
+
 class BatchNormTrain(Function):
     """Training-mode batch norm with batch statistics (see ``kernels/batchnorm.py``).
 
@@ -249,10 +275,16 @@ class BatchNormTrain(Function):
     def __init__(self, eps: float, affine: bool):
         self.eps, self.affine = eps, affine
         self.xhat = None
+        self.allreduce = getattr(_SYNC, "allreduce", None)   # inside sync_batch_norm(): global statistics
+        self.count = None                                    # values per channel the statistics are over
 
     def forward(self, x, gamma=None, beta=None):
         gamma, beta = (gamma, beta) if self.affine else (None, None)
-        if _bn.fast_path(x):
+        self.count = x.size // x.shape[1]
+        if self.allreduce is not None:
+            y, self.mean, self.var, self.invstd, self.count = _bn.batch_norm_sync_forward(
+                x, gamma, beta, self.eps, self.allreduce)
+        elif _bn.fast_path(x):
             y, self.mean, self.var, self.invstd = _bn.batch_norm_train_forward(x, gamma, beta, self.eps)
         else:
             y, self.mean, self.var, self.xhat, self.invstd = _bn.batch_norm_forward(x, gamma, beta, self.eps)
@@ -264,13 +296,20 @@ class BatchNormTrain(Function):
         if not is_grad_enabled():
             # Plain backward: the array kernel, dx = gamma invstd / M (M g - sum g - xhat sum(g xhat)).
             gamma_data = None if gamma is None else gamma.data
-            if self.xhat is None:
+            if self.allreduce is not None:
+                dx, dgamma, dbeta = _bn.batch_norm_sync_backward(g.data, x.data, self.mean, self.invstd,
+                                                                 gamma_data, self.count, self.allreduce)
+            elif self.xhat is None:
                 dx, dgamma, dbeta = _bn.batch_norm_train_backward(g.data, x.data, self.mean, self.invstd,
                                                                   gamma_data)
             else:
                 dx, dgamma, dbeta = _bn.batch_norm_backward(g.data, self.xhat, self.invstd, gamma_data)
             grads = (Tensor(dx),)
             return grads + ((Tensor(dgamma), Tensor(dbeta)) if self.affine else ())
+        if self.allreduce is not None:
+            raise RuntimeError("batch norm with statistics over several processes (--sync-bn) has no second "
+                               "derivative: a penalty that differentiates D twice (R1, the gradient penalty) "
+                               "needs a critic without batch norm, or a run without --sync-bn")
         # create_graph=True: the same equation with differentiable ops, xhat recomputed from x.
         axes = _bn.reduce_axes(x.ndim)
         cs = _bn.channel_shape(x.ndim, x.shape[1])
@@ -329,6 +368,7 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor | None = Non
             rm *= 1 - mom                                          # running_mean = (1-m) rm + m mean
             rm += mom * fn.mean.astype(rm.dtype, copy=False)
             rv *= 1 - mom                                          # running_var = (1-m) rv + m var_unbiased
+            m = fn.count                                           # all processes' values with sync_batch_norm
             rv += (mom * fn.var * (m / (m - 1))).astype(rv.dtype, copy=False)
         return y
     # Evaluation: a per-channel affine map with constant statistics.

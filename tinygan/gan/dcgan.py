@@ -24,6 +24,7 @@ import numpy as np
 
 from tinygan import nn
 from tinygan.autograd import Tensor
+from tinygan.gan.mbstd import MinibatchStdDev
 
 
 def stages(image_size: int, who: str = "DCGAN") -> tuple[int, int]:
@@ -103,7 +104,7 @@ class DCGANDiscriminator(nn.Module):
     """
 
     def __init__(self, nc: int = 3, ndf: int = 64, image_size: int = 64, norm: str = "batch",
-                 in_channels: int | None = None):
+                 in_channels: int | None = None, mbstd: bool = False):
         super().__init__()
         base, k = stages(image_size, "DCGANDiscriminator")
         if norm not in ("batch", "layer", "none"):
@@ -123,10 +124,12 @@ class DCGANDiscriminator(nn.Module):
                        self._norm_layer(ndf * mult * 2, size),
                        nn.LeakyReLU(0.2, inplace=True)]
             mult *= 2
+        if mbstd:   # Karras et al. 2018: the group's stddev as one more map before the last layer
+            layers += [MinibatchStdDev()]                                 # -> (N, ndf*mult + 1, base, base)
+        self.features_channels = ndf * mult + int(bool(mbstd))
         # (N, ndf*mult, base, base) -> (N, 1, 1, 1): one logit per image
-        layers += [nn.Conv2d(ndf * mult, 1, base, 1, 0, bias=False)]
+        layers += [nn.Conv2d(self.features_channels, 1, base, 1, 0, bias=False)]
         self.main = nn.Sequential(*layers)
-        self.features_channels = ndf * mult
         for m in self.modules():
             weights_init(m)
 

@@ -29,6 +29,7 @@ from tinygan.backend import get_array_module, to_device
 
 __all__ = [
     "GANLoss", "Minimax", "NonSaturating", "LSGAN", "WGAN", "WGANGP", "Hinge",
+    "RSGAN", "RaGAN", "RaLSGAN", "DRAGAN",
     "LOSSES", "LOSS_PRESETS", "get_loss", "info_loss",
 ]
 
@@ -42,10 +43,15 @@ class GANLoss:
     ``name`` is the loss's command-line name (its recipe's key in
     :data:`tinygan.gan.recipes.RECIPES`); ``probabilistic`` says whether
     sigmoid(l) is a probability (then the log shows D(x) = mean sigmoid(l)).
+
+    ``relativistic`` losses (Jolicoeur-Martineau 2019) compare real and fake
+    scores, so G's objective needs the real logits too:
+    ``g_loss(fake_logits, real_logits)``; the G step computes l(x) for them.
     """
 
     name = "gan"
     probabilistic = False
+    relativistic = False
 
     def d_loss(self, real_logits: Tensor, fake_logits: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -201,6 +207,107 @@ class Hinge(GANLoss):
         return -fake_logits.mean()
 
 
+class RSGAN(GANLoss):
+    """Relativistic standard GAN (Jolicoeur-Martineau 2019, Algorithm 1).
+
+    D estimates the probability that a real sample is more realistic than a
+    paired fake one, sigmoid(l(x_r) - l(x_f)), with the pairs (x_r, x_f) the
+    i-th real and i-th fake sample of the batch:
+
+        L_D = E[softplus(-(l(x_r) - l(x_f)))]      = -E[log sigmoid(l(x_r) - l(x_f))]
+        L_G = E[softplus(-(l(x_f) - l(x_r)))]      = -E[log sigmoid(l(x_f) - l(x_r))]
+
+    G's loss depends on the real scores too (``relativistic``).  Recipe:
+    DCGAN's (the paper's lr 2e-4, betas (0.5, 0.999), n_D = 1).
+    """
+
+    name = "rsgan"
+    relativistic = True
+
+    def d_loss(self, real_logits, fake_logits):
+        _paired(real_logits, fake_logits)
+        return F.softplus(fake_logits - real_logits).mean()                        # -log sigmoid(l(x_r) - l(x_f))
+
+    def g_loss(self, fake_logits, real_logits):
+        _paired(real_logits, fake_logits)
+        return F.softplus(real_logits - fake_logits).mean()                        # -log sigmoid(l(x_f) - l(x_r))
+
+
+def _paired(real_logits: Tensor, fake_logits: Tensor) -> None:
+    if real_logits.shape != fake_logits.shape:
+        raise ValueError(f"RSGAN pairs the i-th real sample with the i-th fake one: got {real_logits.shape[0]} "
+                         f"real and {fake_logits.shape[0]} fake logits (use --loss ragan for batches of two sizes)")
+
+
+class RaGAN(GANLoss):
+    """Relativistic average standard GAN, RaSGAN (Jolicoeur-Martineau 2019, Algorithm 2).
+
+    Each sample is compared with the *average* score of the other kind,
+    D~(x_r) = sigmoid(l(x_r) - E[l(x_f)]) and D~(x_f) = sigmoid(l(x_f) - E[l(x_r)]):
+
+        L_D = -E[log D~(x_r)] - E[log(1 - D~(x_f))]
+            = E[softplus(-(l(x_r) - E l(x_f)))] + E[softplus(l(x_f) - E l(x_r))]
+        L_G = -E[log D~(x_f)] - E[log(1 - D~(x_r))]
+            = E[softplus(-(l(x_f) - E l(x_r)))] + E[softplus(l(x_r) - E l(x_f))]
+
+    (the paper's sums; its reference code halves both, which Adam's steps do
+    not see).  Recipe: DCGAN's (lr 2e-4, betas (0.5, 0.999), n_D = 1).
+    """
+
+    name = "ragan"
+    relativistic = True
+
+    def d_loss(self, real_logits, fake_logits):
+        real_rel = real_logits - fake_logits.mean()                                # l(x_r) - E[l(x_f)]
+        fake_rel = fake_logits - real_logits.mean()                                # l(x_f) - E[l(x_r)]
+        return F.softplus(-real_rel).mean() + F.softplus(fake_rel).mean()          # -log D~(x_r) - log(1 - D~(x_f))
+
+    def g_loss(self, fake_logits, real_logits):
+        real_rel = real_logits - fake_logits.mean()
+        fake_rel = fake_logits - real_logits.mean()
+        return F.softplus(-fake_rel).mean() + F.softplus(real_rel).mean()          # -log D~(x_f) - log(1 - D~(x_r))
+
+
+class RaLSGAN(GANLoss):
+    """Relativistic average LSGAN (Jolicoeur-Martineau 2019, appendix: RaLSGAN).
+
+        L_D = E[(l(x_r) - E l(x_f) - 1)^2] + E[(l(x_f) - E l(x_r) + 1)^2]
+        L_G = E[(l(x_f) - E l(x_r) - 1)^2] + E[(l(x_r) - E l(x_f) + 1)^2]
+
+    on the raw outputs (no sigmoid).  Recipe: DCGAN's.
+    """
+
+    name = "ralsgan"
+    relativistic = True
+
+    def d_loss(self, real_logits, fake_logits):
+        real_rel = real_logits - fake_logits.mean()                                # l(x_r) - E[l(x_f)]
+        fake_rel = fake_logits - real_logits.mean()                                # l(x_f) - E[l(x_r)]
+        return (real_rel - 1.0).square().mean() + (fake_rel + 1.0).square().mean()
+
+    def g_loss(self, fake_logits, real_logits):
+        real_rel = real_logits - fake_logits.mean()
+        fake_rel = fake_logits - real_logits.mean()
+        return (fake_rel - 1.0).square().mean() + (real_rel + 1.0).square().mean()
+
+
+class DRAGAN(NonSaturating):
+    """DRAGAN (Kodali et al. 2017): the standard GAN plus a gradient penalty around the data.
+
+    The objectives are the non-saturating GAN's; the D step adds
+
+        lambda E[(||grad_x_hat D(x_hat)||_2 - 1)^2],   x_hat = x + alpha delta,
+        delta = 0.5 std(x) u,  u ~ U[0, 1)^d,  alpha ~ U[0, 1] per sample
+
+    (points perturbed around the *real* data only, the reference code's
+    perturbation; :func:`tinygan.gan.penalties.dragan_penalty`).  Recipe
+    (:data:`tinygan.gan.recipes.DRAGAN`): lambda 10, Adam lr 1e-4, betas
+    (0.5, 0.9), n_critic 1, no batch norm in D (the penalty is per sample).
+    """
+
+    name = "dragan"
+
+
 LOSSES: dict[str, type[GANLoss]] = {
     "minimax": Minimax,
     "nonsaturating": NonSaturating,
@@ -208,6 +315,10 @@ LOSSES: dict[str, type[GANLoss]] = {
     "wgan": WGAN,
     "wgan-gp": WGANGP,
     "hinge": Hinge,
+    "rsgan": RSGAN,
+    "ragan": RaGAN,
+    "ralsgan": RaLSGAN,
+    "dragan": DRAGAN,
 }
 
 # Extra names for preset configurations: name -> (registry name, keyword arguments).
@@ -280,3 +391,30 @@ def info_loss(q: dict, inputs: dict, lambda_cat: float = 1.0, lambda_cont: float
         raise ValueError("info_loss: found no code to score; q needs 'cat_logits' (with inputs['c_cat']) "
                          "or 'cont_mean' (with inputs['c_cont'])")
     return total
+
+
+# ---------------------------------------------------------------------------
+# ACGAN: the class log-likelihood
+# ---------------------------------------------------------------------------
+
+__all__ += ["class_nll"]
+
+
+def class_nll(class_logits: Tensor, labels) -> Tensor:
+    """-E[log P(C = c | x)]: ACGAN's class log-likelihood as a loss (Odena et al. 2017, eq. 2-3).
+
+    The paper's two log-likelihoods are
+
+        L_S = E[log P(S = real | X_real)] + E[log P(S = fake | X_fake)]
+        L_C = E[log P(C = c | X_real)]    + E[log P(C = c | X_fake)]
+
+    and D maximises L_S + L_C while G maximises L_C - L_S.  With
+    P(C | x) = softmax(class_logits), each term of L_C is minus this
+    function: ``class_nll(c(x), y) = E[-log softmax(c(x))_y]``.  The D step
+    adds ``class_nll(c(x_real), y) + class_nll(c(G(z, y)), y)`` (-L_C) to its
+    loss, the G step ``class_nll(c(G(z, y)), y)`` (G's part of -L_C); L_S is
+    whichever adversarial loss was chosen (the paper's is the GAN's, the
+    non-saturating form for G).  ``class_logits`` (N, K); ``labels`` int (N,),
+    a Tensor or an array.
+    """
+    return F.cross_entropy(class_logits, _as_tensor_like(labels, class_logits))   # E[-log P(C = y | x)]

@@ -22,7 +22,9 @@ the CLI rely on it):
   -> ``(logits, {"cat_logits": (N, k), "cont_mean": (N, n_cont)})`` and
   ``q_parameters()``: the Q head shares D's body but is trained with G (on
   L_I, :func:`info_loss`), so the trainer puts those parameters in G's
-  optimizer and leaves them out of D's.
+  optimizer and leaves them out of D's.  ACGAN's (``auxiliary_classifier = True``)
+  takes no label and adds ``return_aux=True`` -> ``(logits, class_logits (N, K))``:
+  the class head is D's, trained on both players' class log-likelihood.
 
 Conditioning (Mirza & Osindero 2014): the label y enters both networks as a
 one-hot vector (or a learned embedding, for the MLPs): G(concat(z, y)) and
@@ -44,6 +46,7 @@ from tinygan.backend import get_array_module, to_device
 from tinygan.creation import cat
 from tinygan.gan.dcgan import DCGANDiscriminator, DCGANGenerator, stages, weights_init
 from tinygan.gan.losses import GANLoss, info_loss
+from tinygan.gan.mbstd import MinibatchStdDev
 from tinygan.gan.pack import Packed, check_pack
 from tinygan.gan.recipes import recipe_for
 
@@ -52,7 +55,8 @@ __all__ = [
     "ConditionalMLPGenerator", "ConditionalMLPDiscriminator",
     "ConditionalDCGANGenerator", "ConditionalDCGANDiscriminator",
     "InfoGANGenerator", "InfoGANDiscriminator", "InfoGANMLPGenerator", "InfoGANMLPDiscriminator",
-    "MODELS", "build_gan", "sample_grid_inputs", "info_loss", "check_class_labels",
+    "ACGANDiscriminator", "ACGANMLPDiscriminator", "CLASS_MODELS",
+    "MODELS", "build_gan", "spectral_normalize", "sample_grid_inputs", "info_loss", "check_class_labels",
 ]
 
 
@@ -272,7 +276,8 @@ class MLPDiscriminator(nn.Module):
     conditional = False
 
     def __init__(self, in_shape=(1, 28, 28), hidden: Sequence[int] = (256, 256), norm: str = "none",
-                 in_features: int | None = None, activation: str = "lrelu", maxout_pieces: int = 5):
+                 in_features: int | None = None, activation: str = "lrelu", maxout_pieces: int = 5,
+                 mbstd: bool = False):
         super().__init__()
         who = type(self).__name__
         _check_norm(norm, who)
@@ -286,6 +291,9 @@ class MLPDiscriminator(nn.Module):
         else:
             layers = _mlp_layers(self.in_features, self.hidden, lambda: nn.LeakyReLU(0.2), norm, norm_first=False)
         prev = self.hidden[-1] if self.hidden else self.in_features
+        if mbstd:   # Karras et al. 2018: the group's stddev as one more feature before the last layer
+            layers.append(MinibatchStdDev())                                # (N, h_L) -> (N, h_L + 1)
+            prev += 1
         layers.append(nn.Linear(prev, 1))                                   # (N, h_L) -> (N, 1): one logit
         self.main = nn.Sequential(*layers)
         self.features_dim = prev
@@ -366,10 +374,10 @@ class ConditionalMLPDiscriminator(_LabelInput, MLPDiscriminator):
     """D(x, y): concat(flatten(x), y) (N, prod(in_shape) + label_dim) -> logits (N,)."""
 
     def __init__(self, in_shape=(1, 28, 28), num_classes: int = 10, hidden: Sequence[int] = (256, 256),
-                 norm: str = "none", label_embedding: int | None = None):
+                 norm: str = "none", label_embedding: int | None = None, mbstd: bool = False):
         label_dim = self._label_dim(num_classes, label_embedding)
         in_shape = _shape(in_shape, type(self).__name__)
-        super().__init__(in_shape, hidden, norm, in_features=math.prod(in_shape) + label_dim)
+        super().__init__(in_shape, hidden, norm, in_features=math.prod(in_shape) + label_dim, mbstd=mbstd)
         self.num_classes = int(num_classes)
         self.embed = None if label_embedding is None else nn.Embedding(num_classes, label_dim)
 
@@ -406,9 +414,9 @@ class ConditionalDCGANDiscriminator(_LabelInput, DCGANDiscriminator):
     """
 
     def __init__(self, nc: int = 3, num_classes: int = 10, ndf: int = 64, image_size: int = 64,
-                 norm: str = "batch"):
+                 norm: str = "batch", mbstd: bool = False):
         k = self._label_dim(num_classes, None)
-        super().__init__(nc=nc, ndf=ndf, image_size=image_size, norm=norm, in_channels=nc + k)
+        super().__init__(nc=nc, ndf=ndf, image_size=image_size, norm=norm, in_channels=nc + k, mbstd=mbstd)
         self.num_classes = int(num_classes)
         self.embed = None
 
@@ -510,8 +518,8 @@ class InfoGANDiscriminator(_QHead, DCGANDiscriminator):
     """
 
     def __init__(self, nc: int = 1, ndf: int = 64, image_size: int = 28, num_categories: int = 10,
-                 num_continuous: int = 2, norm: str = "batch", q_hidden: int = 128):
-        super().__init__(nc=nc, ndf=ndf, image_size=image_size, norm=norm)
+                 num_continuous: int = 2, norm: str = "batch", q_hidden: int = 128, mbstd: bool = False):
+        super().__init__(nc=nc, ndf=ndf, image_size=image_size, norm=norm, mbstd=mbstd)
         base, _ = stages(image_size, type(self).__name__)
         self.num_categories, self.num_continuous = int(num_categories), int(num_continuous)
         self.q = nn.Sequential(
@@ -557,8 +565,8 @@ class InfoGANMLPDiscriminator(_QHead, MLPDiscriminator):
     """The MLP discriminator's body with a logit head and a Q head (Linear-LeakyReLU-Linear)."""
 
     def __init__(self, in_shape=(2,), hidden: Sequence[int] = (256, 256), num_categories: int = 10,
-                 num_continuous: int = 2, norm: str = "none", q_hidden: int = 128):
-        super().__init__(in_shape, hidden, norm)
+                 num_continuous: int = 2, norm: str = "none", q_hidden: int = 128, mbstd: bool = False):
+        super().__init__(in_shape, hidden, norm, mbstd=mbstd)
         self.num_categories, self.num_continuous = int(num_categories), int(num_continuous)
         self.q = nn.Sequential(
             nn.Linear(self.features_dim, q_hidden),                                 # (N, h_L) -> (N, q_hidden)
@@ -576,10 +584,86 @@ class InfoGANMLPDiscriminator(_QHead, MLPDiscriminator):
 
 
 # ---------------------------------------------------------------------------
+# ACGAN (Odena et al. 2017): D with an auxiliary class head
+# ---------------------------------------------------------------------------
+
+class _AuxClassifier:
+    """Mixin for ACGAN discriminators: D sees no label; a second head predicts it.
+
+    ``forward(x, return_aux=True)`` returns ``(l, class_logits (N, K))``;
+    :func:`tinygan.gan.losses.class_nll` scores the class head.
+    """
+
+    conditional = False              # no label input: the label is the class head's target
+    auxiliary_classifier = True
+
+    def _check_classes(self, num_classes: int) -> int:
+        if num_classes < 2:
+            raise ValueError(f"{type(self).__name__}: ACGAN needs num_classes >= 2, got {num_classes} "
+                             "(is the data set labelled?)")
+        return int(num_classes)
+
+    def _no_labels(self, labels) -> None:
+        if labels is not None:
+            raise ValueError(f"{type(self).__name__}: ACGAN's discriminator takes no label; it predicts the "
+                             "class (forward(x, return_aux=True))")
+
+
+class ACGANDiscriminator(_AuxClassifier, DCGANDiscriminator):
+    """DCGAN's discriminator body with two heads, the source S and the class C (Odena et al. 2017, sec. 3).
+
+        features = body(x)                   (N, C_f, b, b)
+        l        = conv_b(features)          (N,)      log-odds of S = real
+        c        = conv_b'(features) + bias  (N, K)    logits of P(C | x)
+    """
+
+    def __init__(self, nc: int = 1, num_classes: int = 10, ndf: int = 64, image_size: int = 28,
+                 norm: str = "batch", **kw):
+        super().__init__(nc=nc, ndf=ndf, image_size=image_size, norm=norm, **kw)
+        self.num_classes = self._check_classes(num_classes)
+        base, _ = stages(image_size, type(self).__name__)
+        self.aux = nn.Conv2d(self.features_channels, self.num_classes, base, 1, 0)   # (N, C_f, b, b) -> (N, K, 1, 1)
+        weights_init(self.aux)
+
+    def forward(self, x: Tensor, labels=None, return_aux: bool = False):
+        self._no_labels(labels)
+        s = self.image_size
+        if x.ndim != 4 or x.shape[1:] != (self.nc, s, s):
+            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {self.nc}, {s}, {s}), "
+                             f"got {x.shape}")
+        h = x
+        for layer in list(self.main)[:-1]:                                          # the shared body
+            h = layer(h)
+        logits = self.main[-1](h).reshape(x.shape[0])                               # (N,)
+        if not return_aux:
+            return logits
+        return logits, self.aux(h).reshape(x.shape[0], self.num_classes)           # (N,), (N, K)
+
+
+class ACGANMLPDiscriminator(_AuxClassifier, MLPDiscriminator):
+    """The MLP discriminator's body with a logit head and a class head Linear(h_L, K)."""
+
+    def __init__(self, in_shape=(2,), num_classes: int = 10, hidden: Sequence[int] = (256, 256),
+                 norm: str = "none", **kw):
+        super().__init__(in_shape, hidden, norm, **kw)
+        self.num_classes = self._check_classes(num_classes)
+        self.aux = nn.Linear(self.features_dim, self.num_classes)                   # (N, h_L) -> (N, K)
+
+    def forward(self, x: Tensor, labels=None, return_aux: bool = False):
+        self._no_labels(labels)
+        h = self._body(self._flatten_checked(x))                                    # (N, h_L)
+        logits = self._logits(h)                                                    # (N,)
+        if not return_aux:
+            return logits
+        return logits, self.aux(h)                                                  # (N,), (N, K)
+
+
+# ---------------------------------------------------------------------------
 # The factory
 # ---------------------------------------------------------------------------
 
-MODELS = ("mlp", "dcgan", "cgan", "cgan-mlp", "infogan")
+MODELS = ("mlp", "dcgan", "cgan", "cgan-mlp", "infogan", "acgan", "acgan-mlp", "sngan")
+CLASS_MODELS = ("cgan", "cgan-mlp", "acgan", "acgan-mlp")     # models trained on labelled data
 
 
 def _mlp_critic_norm(critic_norm: str) -> str:
@@ -590,7 +674,7 @@ def _mlp_critic_norm(critic_norm: str) -> str:
 def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int = 100, ngf: int = 64,
               ndf: int = 64, num_classes: int = 10, loss: str | GANLoss = "nonsaturating",
               num_categories: int = 10, num_continuous: int = 2, hidden: Sequence[int] = (256, 256),
-              pack: int = 1):
+              pack: int = 1, mbstd: bool = False, spectral_norm: bool = False):
     """A generator and a discriminator for ``model`` on images (C, S, S) or vectors of ``data_dim``.
 
     ==========  ==========================================  ==========================================
@@ -601,6 +685,10 @@ def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int
     cgan        ConditionalDCGAN{Generator,Discriminator}   ConditionalMLP{Generator,Discriminator}
     cgan-mlp    ConditionalMLP{Generator,Discriminator}     ConditionalMLP{Generator,Discriminator}
     infogan     InfoGAN{Generator,Discriminator}            InfoGANMLP{Generator,Discriminator}
+    acgan       ConditionalDCGANGenerator / ACGAN-D         ConditionalMLPGenerator / ACGANMLP-D
+    acgan-mlp   ConditionalMLPGenerator / ACGANMLP-D        ConditionalMLPGenerator / ACGANMLP-D
+    sngan       DCGANGenerator / DCGANDiscriminator, no     (error: SN-DCGAN needs images)
+                batch norm, spectral norm on every layer
     ==========  ==========================================  ==========================================
 
     ``loss`` (a name or a :class:`GANLoss`) sets the discriminator's
@@ -617,13 +705,25 @@ def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int
     :class:`tinygan.gan.pack.Packed`, which takes the usual (N, ...) batch
     and returns (N/M,) logits.  Conditional and InfoGAN models are refused
     with ``pack > 1``.
+
+    ``mbstd=True`` puts the minibatch standard-deviation layer (Karras et al.
+    2018, :class:`tinygan.gan.mbstd.MinibatchStdDev`) before D's last layer.
+
+    ``spectral_norm=True`` (``--spectral-norm``) spectrally normalises every
+    convolution and linear layer of D (:func:`spectral_normalize`), whatever
+    the model; ``sngan`` is SN-DCGAN (Miyato et al. 2018): DCGAN's networks,
+    D without batch norm and spectrally normalised, trained with the hinge loss.
     """
+    if spectral_norm:                                        # --spectral-norm: the model's D, then every weight normalised
+        args = {k: v for k, v in locals().items() if k != "spectral_norm"}    # this call's arguments
+        G, D = build_gan(**args)
+        return G, (D if model == "sngan" else spectral_normalize(D))
     if model not in MODELS:
         raise ValueError(f"build_gan: unknown model {model!r}; choose from {list(MODELS)}")
     if (image_shape is None) == (data_dim is None):
         raise ValueError("build_gan: pass exactly one of image_shape=(C, S, S) (images) or data_dim=d (vectors)")
     pack = check_pack(pack, "build_gan")
-    if pack > 1 and model in ("cgan", "cgan-mlp", "infogan"):
+    if pack > 1 and model in CLASS_MODELS + ("infogan",):
         raise ValueError(f"build_gan: pack={pack} is for unconditional models (mlp, dcgan); --model {model} "
                          "feeds D a label or asks Q for a code per sample, which a pack of samples does not have")
     norm = recipe_for(loss).critic_norm
@@ -636,29 +736,55 @@ def build_gan(model: str, image_shape=None, data_dim: int | None = None, nz: int
     else:
         shape, images = (int(data_dim),), False
     mlp_kw = dict(hidden=hidden, batch_norm=images)
+    dk = dict(mbstd=True) if mbstd else {}                   # D's keyword: the minibatch-stddev layer
 
     if model == "dcgan":
         if not images:
             raise ValueError("build_gan: 'dcgan' needs images (image_shape); use 'mlp' for vectors")
         G = DCGANGenerator(nz=nz, ngf=ngf, nc=nc, image_size=size)
-        D = DCGANDiscriminator(nc=nc * pack, ndf=ndf, image_size=size, norm=norm)    # packs: M C channels
+        D = DCGANDiscriminator(nc=nc * pack, ndf=ndf, image_size=size, norm=norm, **dk)    # packs: M C channels
         return G, (D if pack == 1 else Packed(D, pack))
+    if model == "sngan":                                     # SN-DCGAN: no batch norm in D, W / sigma(W) in every layer
+        if not images:
+            raise ValueError("build_gan: 'sngan' (SN-DCGAN) needs images (image_shape); use 'mlp' for vectors")
+        G = DCGANGenerator(nz=nz, ngf=ngf, nc=nc, image_size=size)
+        D = DCGANDiscriminator(nc=nc * pack, ndf=ndf, image_size=size, norm="none", **dk)
+        return G, spectral_normalize(D if pack == 1 else Packed(D, pack))
     if model == "mlp":
         G = MLPGenerator(nz, shape, **mlp_kw)
-        D = MLPDiscriminator((shape[0] * pack,) + shape[1:], hidden, norm=_mlp_critic_norm(norm))
+        D = MLPDiscriminator((shape[0] * pack,) + shape[1:], hidden, norm=_mlp_critic_norm(norm), **dk)
         return G, (D if pack == 1 else Packed(D, pack))
     if model == "cgan" and images:
         return (ConditionalDCGANGenerator(nz, num_classes, ngf=ngf, nc=nc, image_size=size),
-                ConditionalDCGANDiscriminator(nc, num_classes, ndf=ndf, image_size=size, norm=norm))
+                ConditionalDCGANDiscriminator(nc, num_classes, ndf=ndf, image_size=size, norm=norm, **dk))
     if model in ("cgan", "cgan-mlp"):
         return (ConditionalMLPGenerator(nz, num_classes, shape, **mlp_kw),
-                ConditionalMLPDiscriminator(shape, num_classes, hidden, norm=_mlp_critic_norm(norm)))
+                ConditionalMLPDiscriminator(shape, num_classes, hidden, norm=_mlp_critic_norm(norm), **dk))
+    if model == "acgan" and images:
+        return (ConditionalDCGANGenerator(nz, num_classes, ngf=ngf, nc=nc, image_size=size),
+                ACGANDiscriminator(nc, num_classes, ndf=ndf, image_size=size, norm=norm, **dk))
+    if model in ("acgan", "acgan-mlp"):
+        return (ConditionalMLPGenerator(nz, num_classes, shape, **mlp_kw),
+                ACGANMLPDiscriminator(shape, num_classes, hidden, norm=_mlp_critic_norm(norm), **dk))
     # infogan
     if images:
         return (InfoGANGenerator(nz, num_categories, num_continuous, ngf=ngf, nc=nc, image_size=size),
-                InfoGANDiscriminator(nc, ndf, size, num_categories, num_continuous, norm=norm))
+                InfoGANDiscriminator(nc, ndf, size, num_categories, num_continuous, norm=norm, **dk))
     return (InfoGANMLPGenerator(nz, num_categories, num_continuous, shape, **mlp_kw),
-            InfoGANMLPDiscriminator(shape, hidden, num_categories, num_continuous, norm=_mlp_critic_norm(norm)))
+            InfoGANMLPDiscriminator(shape, hidden, num_categories, num_continuous, norm=_mlp_critic_norm(norm),
+                                    **dk))
+
+
+def spectral_normalize(D: nn.Module) -> nn.Module:
+    """``nn.spectral_norm`` on every convolution and linear layer of ``D`` (in place), in module order; returns D.
+
+    Each layer's u and v are drawn from the global generator, so a seeded run
+    builds the same D every time.
+    """
+    for m in list(D.modules()):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            nn.spectral_norm(m)
+    return D
 
 
 # ---------------------------------------------------------------------------

@@ -19,9 +19,12 @@ import numpy as np
 from tinygan import random as _random
 from tinygan.autograd import Tensor, grad, no_grad
 from tinygan.backend import get_array_module, to_device
-from tinygan.gan.recipes import WGAN_GP
+from tinygan.gan.recipes import DRAGAN, WGAN_GP
 
-__all__ = ["gradient_penalty", "r1_penalty", "weight_clip_"]
+__all__ = ["gradient_penalty", "dragan_penalty", "r1_penalty", "weight_clip_"]
+
+# DRAGAN's perturbation: delta = PERTURB_SCALE * std(x) * U[0, 1)^d (Kodali et al.'s reference code).
+PERTURB_SCALE = 0.5
 
 # Added under the square root of ||g||^2: the norm's derivative g / ||g|| is
 # undefined at g = 0 (a dead critic); with it the penalty's gradient stays finite.
@@ -65,6 +68,33 @@ def gradient_penalty(critic: Callable, real: Tensor, fake: Tensor, weight: float
     (g,) = grad(scores.sum(), x_hat, create_graph=True)                        # (N, C, H, W): row n = dD(x_hat_n)/dx_hat_n
     norm = (_per_sample_sq_norm(g) + NORM_EPS).sqrt()                          # (N,)  ||g_n||_2
     return weight * (norm - 1.0).square().mean()                               # lambda E[(||g|| - 1)^2]
+
+
+def dragan_penalty(critic: Callable, real: Tensor, weight: float = DRAGAN.gp_weight, labels=None,
+                   generator: np.random.Generator | None = None, scale: float = PERTURB_SCALE) -> Tensor:
+    """DRAGAN's penalty (Kodali et al. 2017) around the real data, for D's loss only.
+
+        delta = scale std(x) u,   u ~ U[0, 1)^d per element,   alpha ~ U[0, 1] per sample
+        x_hat = x + alpha delta
+        GP = lambda E[(||grad_x_hat D(x_hat)||_2 - 1)^2]
+
+    as the authors' reference code draws it (``x + 0.5 * x.std() * np.random.random(x.shape)``,
+    then a random point between x and its perturbation; std over the whole batch,
+    lambda = 10).  ``u`` then ``alpha`` are drawn on the host from ``generator``
+    (or the global generator) and moved to the data's device.  No fake sample is
+    involved, so no gradient reaches G.
+    """
+    rng = _random.default_generator() if generator is None else generator
+    xp = get_array_module(real.data)
+    n = real.shape[0]
+    u = to_device(rng.random(real.shape).astype(real.dtype), real.device)                 # (N, ...) U[0, 1)
+    alpha = to_device(rng.random((n,) + (1,) * (real.ndim - 1)).astype(real.dtype), real.device)   # (N, 1, ...)
+    delta = (scale * xp.std(real.data)).astype(real.dtype) * u                                # 0.5 std(x) u
+    x_hat = Tensor(real.data + alpha * delta, requires_grad=True)                             # a new leaf near x
+    scores = _call(critic, x_hat, labels)                                                      # (N,)
+    (g,) = grad(scores.sum(), x_hat, create_graph=True)                                        # (N, ...)
+    norm = (_per_sample_sq_norm(g) + NORM_EPS).sqrt()                                          # (N,) ||g_n||_2
+    return weight * (norm - 1.0).square().mean()                                               # lambda E[(||g|| - 1)^2]
 
 
 def r1_penalty(critic: Callable, real: Tensor, gamma: float, labels=None) -> Tensor:

@@ -14,13 +14,20 @@ lsgan          adam       2e-4    (0.5, 0.999)  1         -           -         
 hinge          adam       2e-4    (0.5, 0.999)  1         -           -          batch
 wgan           rmsprop    5e-5    -             5         0.01        -          batch
 wgan-gp        adam       1e-4    (0.0, 0.9)    5         -           10         layer
+rsgan          adam       2e-4    (0.5, 0.999)  1         -           -          batch
+ragan          adam       2e-4    (0.5, 0.999)  1         -           -          batch
+ralsgan        adam       2e-4    (0.5, 0.999)  1         -           -          batch
+dragan         adam       1e-4    (0.5, 0.9)    1         -           10 (x+d)   layer
 =============  =========  ======  ============  ========  ==========  =========  ===========
+
+``gp_at`` says where the gradient penalty is taken: ``"interpolates"`` between
+real and fake samples (WGAN-GP), ``"perturbed"`` around the real data (DRAGAN).
 """
 from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["Recipe", "DCGAN", "WGAN", "WGAN_GP", "RECIPES", "recipe_for"]
+__all__ = ["Recipe", "DCGAN", "WGAN", "WGAN_GP", "DRAGAN", "RECIPES", "recipe_for"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,7 +41,9 @@ class Recipe:
     [-c, c] after every critic update), or None; ``gp_weight``: WGAN-GP's
     lambda, or None; ``critic_norm``: the discriminator's normalisation
     (``"batch"``; ``"layer"`` where a per-sample gradient penalty forbids batch
-    norm); ``source``: where the numbers come from.
+    norm); ``gp_at``: where the penalty is taken (``"interpolates"`` between real and
+    fake, WGAN-GP; ``"perturbed"`` around the real data, DRAGAN); ``source``: where
+    the numbers come from.
     """
 
     optimizer: str
@@ -44,6 +53,7 @@ class Recipe:
     clip_value: float | None = None
     gp_weight: float | None = None
     critic_norm: str = "batch"
+    gp_at: str = "interpolates"
     source: str = ""
 
 
@@ -52,6 +62,8 @@ DCGAN = Recipe("adam", 2e-4, (0.5, 0.999), 1, source="Radford et al. 2016, sec. 
 WGAN = Recipe("rmsprop", 5e-5, None, 5, clip_value=0.01, source="Arjovsky et al. 2017, Algorithm 1")
 WGAN_GP = Recipe("adam", 1e-4, (0.0, 0.9), 5, gp_weight=10.0, critic_norm="layer",
                  source="Gulrajani et al. 2017, Algorithm 1")
+DRAGAN = Recipe("adam", 1e-4, (0.5, 0.9), 1, gp_weight=10.0, critic_norm="layer", gp_at="perturbed",
+                source="Kodali et al. 2017 and their reference code (lambda 10, delta = 0.5 std(x) U[0, 1))")
 
 # Loss name -> its recipe.  LSGAN and the hinge loss were published with DCGAN's settings.
 RECIPES: dict[str, Recipe] = {
@@ -62,6 +74,10 @@ RECIPES: dict[str, Recipe] = {
     "hinge": DCGAN,
     "wgan": WGAN,
     "wgan-gp": WGAN_GP,
+    "rsgan": DCGAN,           # Jolicoeur-Martineau 2019: lr 2e-4, betas (0.5, 0.999), n_D = 1, as DCGAN
+    "ragan": DCGAN,
+    "ralsgan": DCGAN,
+    "dragan": DRAGAN,
 }
 
 

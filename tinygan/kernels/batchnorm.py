@@ -260,6 +260,81 @@ def batch_norm_train_backward(g, x, mean, invstd, gamma):
     return dx, dgamma64.astype(dt), dbeta64.astype(dt)
 
 
+# --- sync batch norm: statistics over the batches of every process -------------------
+#
+# Data-parallel training (tinygan/run/distributed.py) splits a global batch of N
+# samples over R processes; with --sync-bn each layer normalises with the global
+# batch's statistics.  ``allreduce(a)`` returns the element-wise sum of ``a``
+# (a float64 vector) over the processes.  Sums are taken in float64; for R = 1
+# the maths is the one-process kernels' up to the order of the additions.
+
+
+def batch_norm_sync_forward(x, gamma, beta, eps, allreduce):
+    """Training forward over every process's batch.  Returns ``y, mean, var, invstd, count``.
+
+    With M_r values per channel on process r and M = sum_r M_r::
+
+        mu  = 1/M sum_r sum x              all-reduce 1: [sum x (C,), M_r]
+        var = 1/M sum_r sum (x - mu)^2     all-reduce 2: (C,), two passes so nothing cancels
+        y   = (x - mu) gamma / sqrt(var + eps) + beta
+
+    ``mean``, ``var`` (biased), ``invstd`` are (C,) in x's dtype, the same on
+    every process; ``count`` is M as a 0-d float64 array (for the unbiased
+    running variance).
+    Works on NumPy and CuPy arrays alike.
+    """
+    xp = get_array_module(x)
+    dt = x.dtype
+    axes = reduce_axes(x.ndim)
+    cs = channel_shape(x.ndim, x.shape[1])
+    c = x.shape[1]
+    first = xp.empty(c + 1, dtype=xp.float64)                 # [sum x (C,), M_r]
+    first[:c] = x.sum(axis=axes, dtype=xp.float64)
+    first[c] = x.size // c
+    first = allreduce(first)
+    count = first[c]                                          # M, a 0-d float64 array (no host sync on a GPU)
+    mean = (first[:c] / count).astype(dt)                     # (C,)
+    centred = x - mean.reshape(cs)                            # (N, C, H, W)
+    second = allreduce(xp.square(centred).sum(axis=axes, dtype=xp.float64))   # (C,) sum (x - mu)^2
+    var = (second / count).astype(dt)
+    invstd = 1 / xp.sqrt(var + dt.type(eps))                  # (C,)
+    a = invstd if gamma is None else gamma * invstd           # y = (x - mu) a + beta
+    y = centred * a.reshape(cs)
+    if beta is not None:
+        y += beta.reshape(cs)
+    return y, mean, var, invstd, count
+
+
+def batch_norm_sync_backward(g, x, mean, invstd, gamma, count, allreduce):
+    """Training backward over every process's batch.  Returns ``dx, dgamma, dbeta``.
+
+    ``g`` = dL_r/dy on this process.  The two gradient sums are all-reduced
+    (one call on [sum g, sum g (x - mu)], 2C values), so that ``dx`` is the
+    derivative of sum_r L_r, as for one process holding the concatenated batch::
+
+        dx = gamma invstd / M (M g - sum_all g - xhat sum_all g xhat)
+
+    ``dgamma`` and ``dbeta`` are this process's own sums: averaging them over
+    the processes (the gradient all-reduce) gives the global batch's gradient.
+    """
+    xp = get_array_module(g)
+    dt = g.dtype
+    axes = reduce_axes(g.ndim)
+    cs = channel_shape(g.ndim, g.shape[1])
+    c = g.shape[1]
+    centred = x - mean.reshape(cs)                            # (N, C, H, W)
+    local = xp.empty(2 * c, dtype=xp.float64)                 # [sum g, sum g (x - mu)] on this process
+    local[:c] = g.sum(axis=axes, dtype=xp.float64)
+    local[c:] = (g * centred).sum(axis=axes, dtype=xp.float64)
+    dbeta, dgamma = local[:c].astype(dt), (local[c:] * invstd).astype(dt)
+    total = allreduce(local.copy())
+    sum_g, sum_gxhat = total[:c] / count, total[c:] * invstd / count     # (C,) each, per value
+    scale = invstd if gamma is None else gamma * invstd       # (C,)
+    dx = g - sum_g.astype(dt).reshape(cs) - centred * (invstd * sum_gxhat).astype(dt).reshape(cs)
+    dx *= scale.reshape(cs)
+    return dx, dgamma, dbeta
+
+
 # --- slow references (loops over channels, float64 maths), used by the tests ---
 
 def batch_norm_forward_ref(x, gamma, beta, eps):

@@ -22,7 +22,7 @@ def add_parser(subparsers, common=None) -> None:
         description="Draw N samples from a checkpoint's generator and compute the metrics that fit it: "
                     "modes captured / high-quality samples / reverse KL for the toy mixtures; a Frechet distance, "
                     "Inception-style score, class histogram and k-NN precision/recall in the feature space of "
-                    "tinygan's small MNIST classifier (not Inception) for digits; conditional accuracy for CGAN; "
+                    "tinygan's small MNIST classifier (not Inception) for digits; conditional accuracy for CGAN and ACGAN; "
                     "code agreement for InfoGAN. Prints a table and writes JSON.")
     p.add_argument("--checkpoint", required=True, help="a checkpoint.npz written by tinygan train")
     p.add_argument("--n", type=int, default=DEFAULT_N, help=f"samples to draw (default {DEFAULT_N})")

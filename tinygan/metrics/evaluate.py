@@ -10,7 +10,7 @@ InfoGAN on a mixture   + code agreement between c_cat and the nearest mode
 MNIST (bundled)        Frechet distance, IS, class histogram, k-NN precision / recall,
                        all in the digit classifier's feature space (not Inception);
                        a real-vs-real Frechet distance as the noise floor
-CGAN on MNIST          + conditional accuracy (classified as the requested label)
+CGAN, ACGAN on MNIST   + conditional accuracy (classified as the requested label)
 InfoGAN on MNIST       + code agreement between c_cat and the predicted digit
 other image data       Frechet distance and precision / recall in the digit
                        classifier's space, relative only; class-based metrics skipped
@@ -139,7 +139,7 @@ def _image_metrics(result: dict, fake: np.ndarray, inputs: dict, config, seed: i
     metrics["missing_classes"] = coverage["missing_classes"]
     metrics["class_reverse_kl"] = coverage["reverse_kl"]
     metrics["class_counts"] = coverage["counts"]
-    if "labels" in inputs:                                                 # CGAN
+    if "labels" in inputs:                                                 # CGAN, ACGAN
         metrics["conditional_accuracy"] = conditional_accuracy(fake_probs, inputs["labels"])
     if "c_cat" in inputs:                                                  # InfoGAN
         agree = code_agreement(inputs["c_cat"], fake_probs, num_codes=num_codes)
@@ -157,7 +157,7 @@ _LABELS = {
     "inception_score": "Inception-style score (digit classifier)", "inception_score_std": "  std over 10 splits",
     "classes_present": "classes present (>= 10% of fair share)", "missing_classes": "missing classes",
     "class_reverse_kl": "reverse KL (classes)", "class_counts": "class counts",
-    "conditional_accuracy": "conditional accuracy (CGAN)", "code_agreement": "code agreement (InfoGAN)",
+    "conditional_accuracy": "conditional accuracy (CGAN, ACGAN)", "code_agreement": "code agreement (InfoGAN)",
     "code_mapping": "code -> class", "mode_counts": "samples per mode", "k": "k", "n": "samples",
 }
 _PERCENT = ("high_quality", "precision", "recall", "conditional_accuracy", "code_agreement")

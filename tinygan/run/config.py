@@ -15,10 +15,11 @@ Each field's ``role``:
 * ``"place"``: where and how it runs (``out``, ``device``, ``data_dir``,
   the progress bar).  A resume may change it; nothing about the run changes.
 
-``None`` for ``lr``, ``beta1``, ``beta2`` and ``n_critic`` means "the loss's
-recipe" (:data:`tinygan.gan.recipes.RECIPES`), and for ``batch_size``, ``nz``,
-``ema``, ``steps`` (and ``lr`` on toy data) the value of :data:`RUN_DEFAULTS`,
-which has a column for images and one for the toy datasets;
+``None`` for ``beta1``, ``beta2`` and ``n_critic`` means "the loss's recipe"
+(:data:`tinygan.gan.recipes.RECIPES`); for ``lr`` the recipe's lr times
+``lr_scale``, and for ``batch_size``, ``nz``, ``ema`` and ``steps`` the value
+of :data:`RUN_DEFAULTS`, which has a column for images and one for the toy
+datasets;
 :meth:`TrainConfig.resolved` fills them in, and that resolved config is what
 ``config.json`` records.
 """
@@ -32,7 +33,8 @@ from typing import Any, Callable
 from tinygan.data import DATASET_NAMES, TOY_DATASETS
 from tinygan.gan.dcgan import stages
 from tinygan.gan.losses import LOSS_PRESETS, LOSSES
-from tinygan.gan.models import MODELS
+from tinygan.gan.augment import parse_policy
+from tinygan.gan.models import CLASS_MODELS, MODELS
 from tinygan.gan.recipes import recipe_for
 
 __all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "RUN_DEFAULTS", "FIELDS", "flag_of"]
@@ -40,18 +42,23 @@ __all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "RUN_DEFAULTS", "FIELD
 DEFAULT_STEPS = 2000       # the default budget: under 10 minutes for the 28x28 DCGAN on 2 CPU cores
 
 # Where a flag is left out (None), a run takes these values; on the toy datasets the second column.
-# The DCGAN recipe (lr 2e-4, batch 64, 2,000 steps, nz 100) leaves the MLP GAN on ring8 with 0/8 modes
-# within 3 std; these settings reach 8/8 modes with >= 90% high-quality samples (PacGAN's protocol) in
-# 4,000 steps, about a minute on 2 cores: docs/theory.md, section 12.  lr replaces the loss's recipe lr
-# on toy data only; explicit flags always win; config.json records the values used.
-#                    name          images/DCGAN    toy data
+# Images: the DCGAN recipe at twice its lr with an average of G's weights reaches classifier FD 47 in the
+# default 2,000 steps where the plain recipe reaches 59-68 (same cost per step; docs/training.md).  Toy data:
+# the DCGAN recipe leaves the MLP GAN on ring8 with 0/8 modes within 3 std; these settings reach 8/8 modes
+# with >= 90% high-quality samples (PacGAN's protocol) in 4,000 steps, about a minute of CPU: docs/theory.md,
+# section 12.  lr_scale multiplies the loss's recipe lr (RECIPES); explicit flags always win (the paper's plain
+# recipe: tinygan train --lr 2e-4 --ema 0); config.json records the values used.
+#                    name          images    toy data
 RUN_DEFAULTS = {"batch_size": (64, 256),
                 "nz": (100, 2),
-                "ema": (0.0, 0.999),
-                "lr": (None, 1e-3),                # None: the recipe's (2e-4 for DCGAN)
+                "ema": (0.999, 0.999),
+                "lr_scale": (2.0, 5.0),            # lr = lr_scale x the recipe's: DCGAN 4e-4 on images, 1e-3 on toy data
                 "steps": (None, 4000)}             # None: DEFAULT_STEPS, or --epochs
-IMAGE_MODELS = ("dcgan", "cgan", "infogan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
+IMAGE_MODELS = ("dcgan", "cgan", "infogan", "acgan", "sngan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
 MAX_SEED = 2**63 - 1
+# Losses that compare each sample's score with a statistic of the whole batch (its mean score, its spread):
+# on R processes each would see its own slice, so --distributed refuses them.
+BATCH_COUPLED_LOSSES = ("ragan", "ralsgan", "dragan")
 
 
 class ConfigError(ValueError):
@@ -121,6 +128,14 @@ def _text(v) -> str:
     return v
 
 
+def _policy(v) -> str:
+    try:
+        return ",".join(parse_policy(v if isinstance(v, str) else ""))
+    except ValueError:
+        raise ValueError(f"must be a comma-separated list of distinct names from translation, cutout, color; "
+                         f"got {v!r}") from None
+
+
 def _flag(v) -> bool:
     if not isinstance(v, bool):
         raise ValueError(f"must be true or false, got {v!r}")
@@ -156,7 +171,8 @@ class TrainConfig:
     epochs: float | None = _f(None, real_in(0, 1e6, lo_open=True), "passes over the data instead of --steps",
                               "cadence", metavar="E")
     lr: float | None = _f(None, real_in(0, 1e30, lo_open=True), "learning rate of both networks "
-                          "(default: the loss's recipe, 2e-4 for DCGAN; 1e-3 on toy data)")
+                          "(default: twice the loss's recipe, 4e-4 for DCGAN, whose paper used 2e-4; five times "
+                          "on toy data, 1e-3)")
     beta1: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta1 (default: the recipe's, 0.5 for DCGAN)")
     beta2: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta2 (default: the recipe's, 0.999)")
     n_critic: int | None = _f(None, int_in(1, 100), "critic updates per generator update (default: the recipe's)",
@@ -169,6 +185,16 @@ class TrainConfig:
     pack: int = _f(1, int_in(1, 64), "PacGAN (Lin et al. 2018): D judges packs of M samples, all real or all "
                    "generated (1: off); unconditional models only; --batch-size must be a multiple of M",
                    metavar="M")
+    diffaugment: str | None = _f(None, _policy, "DiffAugment (Zhao et al. 2020): random differentiable "
+                                 "augmentations of every image D sees, real and generated, in D's and G's steps; "
+                                 "a comma-separated policy from translation, cutout, color (images only)",
+                                 metavar="POLICY")
+    mbstd: bool = _f(False, _flag, "the minibatch standard-deviation layer (Karras et al. 2018) before D's last "
+                     "layer (groups of 4)")
+    unroll: int = _f(0, int_in(0, 100), "Unrolled GAN (Metz et al. 2017): G's loss through K differentiable "
+                     "steps of D's optimizer (0: off); about 1 + 2K times the cost of G's step", metavar="K")
+    spectral_norm: bool = _f(False, _flag, "spectral normalisation (Miyato et al. 2018) of every layer of D: "
+                             "W / sigma(W), one power iteration per training forward (--model sngan has it)")
     info_lambda: float = _f(1.0, real_in(0, 1e6), "InfoGAN: weight lambda of the mutual-information term",
                             metavar="L")
     num_categories: int = _f(10, int_in(1, 1000), "InfoGAN: values of the categorical code", flag="--categories",
@@ -176,8 +202,8 @@ class TrainConfig:
     num_continuous: int = _f(2, int_in(0, 64), "InfoGAN: number of continuous codes", flag="--continuous",
                              metavar="N")
     ema: float | None = _f(None, real_in(0, 1, hi_open=True), "decay beta of an exponential moving average of G's "
-                           "weights (e.g. 0.999); samples, sample, interpolate and eval use the average (0: off; "
-                           "default off, 0.999 on toy data)", metavar="BETA")
+                           "weights; samples, sample, interpolate and eval use the average (default 0.999; 0: off, "
+                           "as the DCGAN paper)", metavar="BETA")
     seed: int = _f(0, int_in(0, MAX_SEED), "seed of the weights, the noise and the data order", metavar="S")
     out: str = _f("runs/dcgan", _text, "the run folder", "place", metavar="DIR")
     sample_every: int = _f(200, int_in(1, 10**9), "steps between sample grids of the fixed noise batch",
@@ -188,12 +214,22 @@ class TrainConfig:
                                "the CPU, 50 on the GPU)", "cadence", metavar="N")
     num_samples: int = _f(64, int_in(1, 1024), "size of the fixed noise batch shown in samples/", metavar="N")
     device: str = _f("cpu", one_of("cpu", "cuda"), "where to train", "place")
+    distributed: bool = _f(False, _flag, "data-parallel training over the processes that mpiexec starts (MPI; "
+                           "NCCL with --device cuda, one GPU each): each takes its slice of every --batch-size "
+                           "batch and the gradients are averaged (docs/distributed.md)", "place")
+    sync_bn: bool = _f(False, _flag, "with --distributed: batch norm over the global batch (statistics all-reduced); "
+                       "without it each process normalises its own slice, as PyTorch's DDP")
     progress: bool = _f(True, _flag, "a progress bar (a log line every few steps when not on a terminal)", "place")
     dry_run: bool = _f(False, _flag, "two steps on random data: a smoke test")
 
     # -------------------------------------------------------------------------
-    def validate(self) -> "TrainConfig":
-        """Check every field and how they combine; raises :class:`ConfigError` naming the flag. Returns self."""
+    def validate(self, environment: bool = True) -> "TrainConfig":
+        """Check every field and how they combine; raises :class:`ConfigError` naming the flag. Returns self.
+
+        ``environment=False`` (a saved config read back, e.g. by ``sample``)
+        skips what only a training process needs: for ``--distributed``, that
+        MPI is installed and this process was started by ``mpiexec``.
+        """
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if value is None and f.default is None:
@@ -207,8 +243,8 @@ class TrainConfig:
         toy = self.dataset in TOY_DATASETS
         if toy and self.image_size is not None:
             raise ConfigError(f"--image-size: the toy dataset {self.dataset!r} has points, not images")
-        if toy and self.model == "dcgan":
-            raise ConfigError(f"--model dcgan needs images; the toy dataset {self.dataset!r} has points "
+        if toy and self.model in ("dcgan", "sngan"):
+            raise ConfigError(f"--model {self.model} needs images; the toy dataset {self.dataset!r} has points "
                               "(use --model mlp)")
         if not toy and self.model in IMAGE_MODELS and self.image_size is not None:
             try:
@@ -218,6 +254,9 @@ class TrainConfig:
                                   f"4 * 2^k or 7 * 2^k pixels (e.g. 28, 32, 64); got {self.image_size}") from None
         self._refuse_unused(toy)
         self._check_pack()
+        self._check_distributed(environment)
+        self._check_spectral_norm()
+        self._check_beyond(toy)
         recipe = recipe_for(self.loss)
         if recipe.betas is None and (self.beta1 is not None or self.beta2 is not None):
             raise ConfigError(f"--beta1/--beta2: --loss {self.loss} trains with {recipe.optimizer}, which has "
@@ -244,9 +283,66 @@ class TrainConfig:
             name, why = unused[0]
             raise ConfigError(f"{flag_of(name)}: would be ignored: {why}")
 
+    def _check_beyond(self, toy: bool) -> None:
+        """--diffaugment needs images; --unroll needs an Adam/SGD recipe and a D without a second head."""
+        if self.diffaugment is not None and toy:
+            raise ConfigError(f"--diffaugment: the toy dataset {self.dataset!r} has points, not images, and "
+                              "translation, cutout and color are image transformations")
+        if self.unroll and self.model in ("infogan", "acgan", "acgan-mlp"):
+            raise ConfigError(f"--unroll: --model {self.model}'s discriminator has a second head trained on its "
+                              "own term, which the unrolled steps do not model; use mlp, dcgan, cgan or cgan-mlp")
+        if self.unroll and recipe_for(self.loss).optimizer != "adam":
+            raise ConfigError(f"--unroll: --loss {self.loss} trains D with {recipe_for(self.loss).optimizer} and "
+                              "weight clipping, which the unrolled steps do not model; use a loss with Adam")
+
+    def _check_spectral_norm(self) -> None:
+        """--model sngan is SN-DCGAN with the hinge loss; --spectral-norm is for the other models."""
+        if self.model == "sngan" and self.loss != "hinge":
+            raise ConfigError(f"--loss {self.loss}: --model sngan is SN-DCGAN with the hinge loss (Miyato et al. "
+                              "2018); add --loss hinge, or use --model dcgan --spectral-norm with another loss")
+        if self.spectral_norm and self.model == "sngan":
+            raise ConfigError("--spectral-norm: would be ignored: --model sngan's discriminator is spectrally "
+                              "normalised already")
+        if self.spectral_norm and recipe_for(self.loss).clip_value:
+            raise ConfigError(f"--spectral-norm: --loss {self.loss} clips D's weights to keep it Lipschitz; "
+                              "spectral normalisation does that instead: use one (e.g. --loss hinge or wgan-gp)")
+
+    def _check_distributed(self, environment: bool) -> None:
+        """--sync-bn needs --distributed; --distributed needs MPI, mpiexec, and R (x --pack) dividing the batch."""
+        if self.sync_bn and not self.distributed:
+            raise ConfigError("--sync-bn: needs --distributed (one process already normalises over the whole batch)")
+        if self.sync_bn and self.r1:
+            raise ConfigError("--sync-bn and --r1: R1 differentiates D twice, through its batch norm, and batch "
+                              "norm over several processes has no second derivative; drop one of them")
+        if not self.distributed:
+            return
+        coupled = [(f"--loss {self.loss}", "compares each score with the batch's mean score or spread")] \
+            if self.loss in BATCH_COUPLED_LOSSES else []
+        coupled += [(flag_of(n), why) for n, why in (("mbstd", "takes statistics across the batch"),
+                                                     ("unroll", "runs D's optimizer inside G's step"),
+                                                     ("diffaugment", "draws from a random stream of its own"))
+                    if n in FIELDS and getattr(self, n) not in (None, False, 0)]
+        if coupled:
+            flag, why = coupled[0]
+            raise ConfigError(f"{flag}: not available with --distributed yet: it {why}, which each process "
+                              "would do on its own slice, so the run would depend on the number of processes")
+        if not environment:
+            return
+        from tinygan.run import distributed   # noqa: PLC0415  (starts MPI: only for a distributed run)
+        problem = distributed.environment_problem()
+        if problem:
+            raise ConfigError(f"--distributed: {problem}")
+        ranks = distributed.world().size
+        batch = self.batch_size if self.batch_size is not None else self.default_for("batch_size")
+        if batch % (ranks * self.pack):
+            unit = ranks * self.pack
+            raise ConfigError(f"--batch-size {batch}: --distributed splits every batch over the {ranks} processes"
+                              + (f" in packs of {self.pack}" if self.pack > 1 else "") +
+                              f"; give a multiple of {unit} (e.g. {unit * max(1, batch // unit)})")
+
     def _check_pack(self) -> None:
         """--pack M: unconditional models only, and whole packs in every batch."""
-        if self.pack > 1 and self.model in ("cgan", "cgan-mlp", "infogan"):
+        if self.pack > 1 and self.model in CLASS_MODELS + ("infogan",):
             raise ConfigError(f"--pack: --model {self.model} gives D a label or asks Q for a code per sample, "
                               "which a pack of M samples does not have; use --model mlp or dcgan")
         batch = self.batch_size if self.batch_size is not None else self.default_for("batch_size")
@@ -265,12 +361,13 @@ class TrainConfig:
         """
         recipe = recipe_for(self.loss)
         betas = recipe.betas or (None, None)
-        filled = {name: self.default_for(name) for name in RUN_DEFAULTS if getattr(self, name) is None}
+        filled = {name: self.default_for(name) for name in RUN_DEFAULTS
+                  if name != "lr_scale" and getattr(self, name) is None}
         if self.epochs is not None or self.dry_run:
             filled.pop("steps", None)
-        lr = filled.pop("lr", self.lr)
+        lr = self.default_for("lr_scale") * recipe.lr if self.lr is None else self.lr
         return dataclasses.replace(
-            self, **filled, lr=recipe.lr if lr is None else lr,
+            self, **filled, lr=lr,
             beta1=betas[0] if self.beta1 is None else self.beta1,
             beta2=betas[1] if self.beta2 is None else self.beta2,
             n_critic=recipe.n_critic if self.n_critic is None else self.n_critic)
@@ -288,7 +385,7 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}")
         try:
-            return cls(**d).validate()
+            return cls(**d).validate(environment=False)
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from tinygan.data import TOY_DATASETS, DataLoader, dataset_fingerprint, get_dataset, sample_toy, toy_dim
+from tinygan.gan.models import CLASS_MODELS
 from tinygan.run.config import ConfigError, TrainConfig
 
 __all__ = ["DataSource"]
 
-CONDITIONAL_MODELS = ("cgan", "cgan-mlp")
+CONDITIONAL_MODELS = CLASS_MODELS          # CGAN and ACGAN: trained on labelled data
 
 
 class DataSource:

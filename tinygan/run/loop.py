@@ -14,6 +14,7 @@ ahead of what a resume would redo.  At the end: ``progress.gif`` and ``losses.pn
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tinygan.backend import CudaStepClock, to_numpy
+from tinygan.run import distributed
 from tinygan.run.checkpoint import CheckpointFile
 from tinygan.run.config import ConfigError, TrainConfig, flag_of
 from tinygan.run.folder import RunFolder
@@ -43,6 +45,8 @@ def train(config: TrainConfig, overwrite: bool = False) -> Trainer:
     setting is checked before the folder is touched or any data is loaded.
     """
     config = TrainConfig(**config.to_dict()).validate()
+    if config.distributed:
+        return _train_distributed(config, overwrite)
     folder = RunFolder(config.out)
     new = not folder.path.exists()
     folder.make()
@@ -69,6 +73,8 @@ def resume(out, **changes: Any) -> Trainer:
     (model, loss, data, optimizer, seed, ...) may be given only with the
     value the run already has; anything else is refused, naming each flag.
     """
+    if changes.get("distributed"):
+        return _resume_distributed(out, changes)
     folder = RunFolder(out)
     folder.open_existing()
     with folder:
@@ -94,6 +100,7 @@ def _apply_changes(saved: TrainConfig, changes: dict, out: str) -> TrainConfig:
         raise ConfigError("--resume: these settings define the run and cannot change: " + "; ".join(refused) +
                           ". Start a new run (another --out) to change them")
     values = {**saved.to_dict(), **changes, "out": out}
+    values["distributed"] = changes.get("distributed", False)     # how this resume was launched, not the run's
     if "steps" in changes and "epochs" not in changes:
         values["epochs"] = None
     if "epochs" in changes and "steps" not in changes:
@@ -101,15 +108,96 @@ def _apply_changes(saved: TrainConfig, changes: dict, out: str) -> TrainConfig:
     return TrainConfig(**values).validate()
 
 
+# ----------------------------------------------------------------------------- on several processes
+
+def _train_distributed(config: TrainConfig, overwrite: bool) -> Trainer:
+    """:func:`train` on every rank of ``mpiexec``: rank 0 keeps the folder, all ranks train.
+
+    What can fail on some ranks only (rank 0's folder, a rank's data or GPU)
+    is agreed on before the first collective of the run, so every rank stops
+    with the first failing rank's message; then every rank takes rank 0's
+    weights and optimizer state.
+    """
+    comm = distributed.connect(config.device)
+    root = comm.rank == 0
+    folder = RunFolder(config.out) if root else None
+    new = root and not folder.path.exists()
+    with contextlib.ExitStack() as held:
+        error, trainer = None, None
+        try:
+            if root:
+                folder.make()
+                held.enter_context(folder)             # the lock, held by rank 0 for the whole run
+                folder.check_new(overwrite)
+            trainer = Trainer(config, comm=comm)
+        except Exception as e:   # noqa: BLE001  (agreed on, then raised on every rank)
+            error = e
+        try:
+            distributed.agree(comm, error)
+        except BaseException:
+            if new:
+                held.close()
+                folder.remove_if_empty()               # a failed start leaves no empty folder behind
+            raise
+        if root:
+            folder.clear()
+        trainer.sync_from_root()
+        run_loop(trainer, folder, history=[])
+    return trainer
+
+
+def _resume_distributed(out, changes: dict) -> Trainer:
+    """:func:`resume` on every rank: rank 0 reads the folder and checkpoint and sends the others the state."""
+    mpi = distributed.world()
+    root = mpi.rank == 0
+    with contextlib.ExitStack() as held:
+        error, config, ck, folder = None, None, None, None
+        try:
+            if root:
+                folder = RunFolder(out)
+                folder.open_existing()
+                held.enter_context(folder)
+                ck = held.enter_context(CheckpointFile(folder.checkpoint_path))
+                config = _apply_changes(ck.config, changes, str(out))
+        except Exception as e:   # noqa: BLE001
+            error = e
+        distributed.agree(mpi, error)
+        config = TrainConfig(**mpi.bcast(config.to_dict() if root else None)).validate()
+        comm = distributed.connect(config.device)
+        try:
+            trainer = Trainer(config, comm=comm)
+            if root:
+                trainer.restore(ck)                    # refuses another number of processes
+        except Exception as e:   # noqa: BLE001
+            error = e
+        distributed.agree(comm, error)
+        if ck is not None:
+            ck.close()                                 # read; the run writes a new checkpoint beside it
+        trainer.sync_from_root()
+        history = []
+        if root:
+            history = folder.keep_metrics_until(trainer.step)
+            folder.drop_samples_after(trainer.step)
+        run_loop(trainer, folder, history=history)
+    return trainer
+
+
 # ----------------------------------------------------------------------------- the loop
 
-def run_loop(trainer: Trainer, folder: RunFolder, history: list[dict]) -> dict:
-    """Train ``trainer`` to its total steps, writing into ``folder`` (see the module docstring)."""
+def run_loop(trainer: Trainer, folder: RunFolder | None, history: list[dict]) -> dict:
+    """Train ``trainer`` to its total steps, writing into ``folder`` (see the module docstring).
+
+    ``folder`` None: a rank other than 0 of a distributed run, which trains
+    in step with rank 0 (the same log flushes, as they are collective) and
+    writes nothing.
+    """
     c = trainer.config
-    folder.write_config(c.to_dict())
+    writes = folder is not None
+    if writes:
+        folder.write_config(c.to_dict())
     total = trainer.total_steps()
     log_every = c.log_every or (1 if trainer.device == "cpu" else 50)
-    progress = _Progress(total, trainer.step, c.progress)
+    progress = _Progress(total, trainer.step, c.progress and writes)
     pending: list[dict] = []
     last: dict = {}
     t_last = time.perf_counter()
@@ -129,23 +217,41 @@ def run_loop(trainer: Trainer, folder: RunFolder, history: list[dict]) -> dict:
         if len(pending) >= log_every or want_sample or want_ckpt:
             rows = _host_rows(pending, trainer, folder)      # raises NonFiniteError before anything is saved
             pending = []
-            folder.append_metrics(rows)
+            if writes:
+                folder.append_metrics(rows)
             history.extend(rows)
             last = rows[-1]
             progress.update(trainer.step, last)
-        if want_sample:
+        if want_sample and writes:
             _write_samples(trainer, folder)
-        if want_ckpt:
+        if want_ckpt and writes:
             trainer.save(folder.checkpoint_path)
     progress.close()
-    _finish(trainer, folder, history)
+    if writes:
+        _finish(trainer, folder, history)
     return last
 
 
-def _host_rows(pending: list[dict], trainer: Trainer, folder: RunFolder) -> list[dict]:
-    """The pending records as host numbers (one sync); NaN/Inf in a loss, gradient or weight stops the run."""
+def _host_rows(pending: list[dict], trainer: Trainer, folder: RunFolder | None) -> list[dict]:
+    """The pending records as host numbers (one sync); NaN/Inf in a loss, gradient or weight stops the run.
+
+    On several ranks the rows are the global batch's (the ranks' means
+    averaged, one allgather) and every rank takes the same decision, so a
+    diverged run stops on all ranks at the same step.
+    """
     rows = [{k: v if isinstance(v, (int, float)) else float(to_numpy(v)) for k, v in rec.items()}
             for rec in pending]
+    bad = trainer.nonfinite_state()
+    if trainer.comm is not None:
+        rows, bad = distributed.average_rows(trainer.comm, rows, bad)
+    try:
+        _check_finite(rows, bad, folder)
+    except NonFiniteError as e:
+        raise distributed.on_all_ranks(e) if trainer.comm is not None else e
+    return rows
+
+
+def _check_finite(rows: list[dict], bad: str | None, folder: RunFolder | None) -> None:
     for row in rows:
         for key, net in (("Loss_D", "discriminator"), ("grad_sq_D", "discriminator"),
                          ("Loss_G", "generator"), ("grad_sq_G", "generator")):
@@ -153,14 +259,14 @@ def _host_rows(pending: list[dict], trainer: Trainer, folder: RunFolder) -> list
                 what = "loss" if key.startswith("Loss") else "gradient"
                 raise NonFiniteError(f"step {row['step']}: the {net}'s {what} is {row[key]} ({key}); "
                                      f"training stopped. {_kept(folder)}")
-    bad = trainer.nonfinite_state()
     if bad:
         raise NonFiniteError(f"step {rows[-1]['step']}: the {bad} holds NaN or infinite values after its update; "
                              f"training stopped. {_kept(folder)}")
-    return rows
 
 
-def _kept(folder: RunFolder) -> str:
+def _kept(folder: RunFolder | None) -> str:
+    if folder is None:                       # a rank other than 0: rank 0 says which checkpoint is kept
+        return "Rank 0 keeps the last good checkpoint"
     if folder.checkpoint_path.is_file():
         return (f"The last good checkpoint, {folder.checkpoint_path}, is kept; try a lower --lr or another loss "
                 "(--resume continues from it)")

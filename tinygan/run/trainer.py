@@ -18,6 +18,7 @@ and keeps the run folder.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,8 +26,10 @@ import numpy as np
 from tinygan import optim
 from tinygan import random as _random
 from tinygan.autograd import Tensor, no_grad
+from tinygan.functional import sync_batch_norm
 from tinygan.backend import get_array_module, normalize_device, to_device, xp_for
 from tinygan.data import sample_toy
+from tinygan.gan.augment import DiffAugment
 from tinygan.gan.ema import ema_copy, ema_update_
 from tinygan.gan.losses import get_loss
 from tinygan.gan.models import build_gan
@@ -36,6 +39,7 @@ from tinygan.gan.steps import d_step, g_step
 from tinygan.run.checkpoint import CheckpointError, CheckpointFile, save_checkpoint
 from tinygan.run.config import DEFAULT_STEPS, TrainConfig
 from tinygan.run.data import DataSource
+from tinygan.run.distributed import (AveragedOptimizer, Communicator, RankSlice, broadcast_module_, rank_rows)
 
 __all__ = ["Trainer", "build_networks", "load_generator"]
 
@@ -45,7 +49,7 @@ def build_networks(config: TrainConfig, image_shape, data_dim, num_classes: int)
     return build_gan(config.model, image_shape=image_shape, data_dim=data_dim, nz=config.nz, ngf=config.ngf,
                      ndf=config.ndf, num_classes=num_classes, loss=config.loss,
                      num_categories=config.num_categories, num_continuous=config.num_continuous,
-                     pack=config.pack)
+                     pack=config.pack, spectral_norm=config.spectral_norm, mbstd=config.mbstd)
 
 
 def make_optimizer(params, config: TrainConfig):
@@ -58,7 +62,8 @@ def make_optimizer(params, config: TrainConfig):
 class Trainer:
     """Builds data, models and optimizers from ``config`` (validated, recipe filled in), then steps."""
 
-    def __init__(self, config: TrainConfig):
+    def __init__(self, config: TrainConfig, comm: Communicator | None = None):
+        """``comm``: a distributed run's communicator (:mod:`tinygan.run.distributed`), None for one process."""
         config = TrainConfig(**config.to_dict()).validate().resolved()
         self.config = c = config
         self.device = normalize_device(c.device)
@@ -69,6 +74,18 @@ class Trainer:
 
         _random.manual_seed(c.seed)                    # the weights' initialisation draws from the global generator
         self.rng = np.random.default_rng([c.seed, 0])  # the loop's noise: z, labels, codes, GP's eps
+        self.comm = comm
+        if comm is not None:                           # each rank: its rows of the global batch's draws
+            self.rng = RankSlice(self.rng, comm)
+        # DiffAugment's draws: a stream of their own (the noise is the same with and without it), checkpointed.
+        self.augment = DiffAugment(c.diffaugment, np.random.default_rng([c.seed, 4])) if c.diffaugment else None
+        if self.augment is not None and comm is not None:   # each rank: its rows of the global batch's draws
+            self.augment.generator = RankSlice(self.augment.generator, comm)
+        if c.unroll and (self.data.image_shape is not None and c.model != "mlp"):
+            warnings.warn(f"--unroll {c.unroll} with --model {c.model} on images: every generator step runs "
+                          f"{c.unroll} differentiable critic steps (double backward through the convolutions), "
+                          f"roughly {1 + 2 * c.unroll}x the cost of a plain step; the paper unrolled small "
+                          "networks", stacklevel=2)
         self.G, self.D = build_networks(c, self.data.image_shape, self.data.data_dim, self.data.num_classes)
         self.G.to(self.device)
         self.D.to(self.device)
@@ -79,6 +96,8 @@ class Trainer:
         d_params = [p for p in self.D.parameters() if id(p) not in q_ids]
         g_params = list(self.G.parameters()) + [p for p in self.D.parameters() if id(p) in q_ids]
         self.opt_d, self.opt_g = make_optimizer(d_params, c), make_optimizer(g_params, c)
+        if comm is not None:                           # step() first averages the gradients over the ranks
+            self.opt_d, self.opt_g = AveragedOptimizer(self.opt_d, comm), AveragedOptimizer(self.opt_g, comm)
         self.G_ema = ema_copy(self.G) if c.ema else None   # the average of G's weights that samples are drawn from
 
         self.step = 0                                  # generator updates done
@@ -100,10 +119,36 @@ class Trainer:
     # ------------------------------------------------------------------ one step
     def _next_real(self) -> tuple[Tensor, np.ndarray]:
         x, y, self.position = self.data.batch(self.position)
+        if self.comm is not None:                            # this rank's rows of the global batch
+            rows = rank_rows(len(x), self.comm)
+            x, y = x[rows], y[rows]
         return Tensor(to_device(x, self.device)), y          # labels stay on the host until they join G's inputs
 
+    @property
+    def world_size(self) -> int:
+        """The number of processes training this run (1 unless ``--distributed``)."""
+        return 1 if self.comm is None else self.comm.size
+
     def train_step(self) -> dict:
-        """One generator update preceded by ``n_critic`` critic updates; returns device scalars to log."""
+        """One generator update preceded by ``n_critic`` critic updates; returns device scalars to log.
+
+        On R ranks (``--distributed``) the optimizers average the gradients over
+        the ranks before each update, with ``--sync-bn`` batch norm takes its
+        statistics over the global batch, and ``grad_sq_D``/``grad_sq_G`` are
+        those of the averaged gradients.
+        """
+        if self.comm is None:
+            return self._train_step()
+        scope = sync_batch_norm(self.comm.allreduce_sum_) if self.config.sync_bn else contextlib.nullcontext()
+        with scope:
+            record = self._train_step()
+        for key, opt in (("grad_sq_D", self.opt_d), ("grad_sq_G", self.opt_g)):
+            if key in record:
+                record[key] = opt.grad_sq
+        return record
+
+    def _train_step(self) -> dict:
+        """The step itself, the same on one process and on each rank."""
         c, G, D = self.config, self.G, self.D
         G.train()
         D.train()
@@ -119,10 +164,11 @@ class Trainer:
             with contextlib.nullcontext() if last else no_grad():
                 fake = G(**inputs)                                     # (N, C, H, W)
             record = d_step(D, self.opt_d, self.loss, real, fake, labels=inputs.get("labels"),
-                            gp_weight=self.recipe.gp_weight, r1_gamma=c.r1, clip_value=self.recipe.clip_value,
-                            rng=self.rng)
-        record.update(g_step(D, self.opt_g, self.loss, fake, labels=inputs.get("labels"), codes=inputs,
-                             info_lambda=c.info_lambda if self.infogan else 0.0))
+                            gp_weight=self.recipe.gp_weight, gp_at=self.recipe.gp_at, r1_gamma=c.r1,
+                            clip_value=self.recipe.clip_value, rng=self.rng, augment=self.augment)
+        record.update(g_step(D, self.opt_g, self.loss, fake, real=real, labels=inputs.get("labels"), codes=inputs,
+                             info_lambda=c.info_lambda if self.infogan else 0.0, augment=self.augment,
+                             unroll=c.unroll, opt_d=self.opt_d))
         if self.G_ema is not None:                                      # theta_ema <- b theta_ema + (1 - b) theta
             ema_update_(self.G_ema, G, c.ema, self.step)
         return record
@@ -160,7 +206,10 @@ class Trainer:
                 "rng": _json_state(self.rng.bit_generator.state), "global_rng": _random.get_rng_state(),
                 "data": self.data.fingerprint,
                 "shapes": {"image_shape": None if self.data.image_shape is None else list(self.data.image_shape),
-                           "data_dim": self.data.data_dim, "num_classes": self.data.num_classes}}
+                           "data_dim": self.data.data_dim, "num_classes": self.data.num_classes},
+                "world_size": self.world_size}
+        if self.augment is not None:
+            meta["augment_rng"] = _json_state(self.augment.generator.bit_generator.state)
         return save_checkpoint(path, config=self.config.to_dict(), meta=meta,
                                generator=self.G.state_dict(), discriminator=self.D.state_dict(),
                                opt_g=self.opt_g.state_dict(), opt_d=self.opt_d.state_dict(), fixed=self.fixed,
@@ -168,6 +217,12 @@ class Trainer:
 
     def restore(self, ck: CheckpointFile) -> None:
         """Load everything a checkpoint holds, checked against this trainer's networks and data."""
+        ranks = ck.meta.get("world_size", 1)
+        if ranks != self.world_size:
+            raise CheckpointError(
+                f"--resume: the run was trained on {ranks} process(es) and this resume runs on {self.world_size}; "
+                f"resume with the same number: mpiexec -n {ranks} tinygan train --resume --distributed ..."
+                + (" (or without mpiexec and --distributed)" if ranks == 1 else ""))
         saved = ck.meta.get("data")
         if saved != self.data.fingerprint:
             raise CheckpointError(
@@ -186,11 +241,38 @@ class Trainer:
             raise CheckpointError(f"checkpoint {ck.path}: step {step!r} / position {position!r} are malformed")
         try:
             self.rng.bit_generator.state = meta["rng"]
+            if self.augment is not None:
+                self.augment.generator.bit_generator.state = meta["augment_rng"]
             _random.set_rng_state(meta["global_rng"])
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"checkpoint {ck.path}: the random-number state is malformed ({e})") from None
         self.step, self.position = step, tuple(position)
         self.fixed = ck.fixed_inputs(self.fixed)
+
+    def sync_from_root(self) -> None:
+        """Every rank takes rank 0's state: weights, buffers, optimizer state, step, position, random states.
+
+        Collective: called by every rank once all have built the trainer (and
+        rank 0 has restored the checkpoint, on a resume), so the ranks start
+        identical whatever each built on its own.  Weights and buffers go as
+        one flat broadcast per network, the rest as host objects.
+        """
+        comm, root = self.comm, self.comm.rank == 0
+        for net in (self.G, self.D) + (() if self.G_ema is None else (self.G_ema,)):
+            broadcast_module_(net, comm)
+        for opt in (self.opt_d, self.opt_g):
+            state = comm.bcast(opt.state_dict() if root else None)
+            if not root:
+                opt.load_state_dict(state)
+        host = comm.bcast((self.step, self.position, self.rng.bit_generator.state, _random.get_rng_state())
+                          if root else None)
+        if not root:
+            self.step, self.position, self.rng.bit_generator.state, global_state = host
+            _random.set_rng_state(global_state)
+        if self.augment is not None:                         # DiffAugment's own generator
+            state = comm.bcast(self.augment.generator.bit_generator.state if root else None)
+            if not root:
+                self.augment.generator.bit_generator.state = state
 
 
 def _json_state(state: dict) -> dict:
