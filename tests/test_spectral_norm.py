@@ -287,7 +287,7 @@ def test_packed_discriminator_is_normalised_too():
 
 
 @pytest.mark.parametrize("kw,message", [
-    (dict(model="sngan"), "--loss nonsaturating: --model sngan is SN-DCGAN with the hinge loss"),
+    (dict(model="sngan", loss="nonsaturating"), "--loss nonsaturating: --model sngan is SN-DCGAN with the hinge loss"),
     (dict(model="sngan", loss="wgan-gp"), "--loss wgan-gp: --model sngan is SN-DCGAN with the hinge loss"),
     (dict(model="sngan", loss="hinge", spectral_norm=True), "--spectral-norm: would be ignored"),
     (dict(model="dcgan", loss="wgan", spectral_norm=True), "--spectral-norm: --loss wgan clips D's weights"),
@@ -299,6 +299,16 @@ def test_refused_combinations(kw, message):
         TrainConfig(**kw).validate()
     TrainConfig(model="sngan", loss="hinge").validate()
     TrainConfig(model="mlp", dataset="ring8", loss="ragan", spectral_norm=True).validate()
+
+
+def test_sngan_without_loss_takes_the_hinge_loss(tmp_path):
+    """`tinygan train --model sngan` is SN-DCGAN with the hinge loss; the default loss stays nonsaturating."""
+    assert TrainConfig(model="sngan").validate().loss == "hinge"
+    assert TrainConfig().loss == TrainConfig(model="dcgan").loss == "nonsaturating"
+    from tinygan.cli import main
+    import json
+    assert main(["train", "--model", "sngan", "--dry-run", "--out", str(tmp_path / "sn"), "--no-progress"]) == 0
+    assert json.loads((tmp_path / "sn" / "config.json").read_text())["loss"] == "hinge"
 
 
 def test_cli_flag(tmp_path):

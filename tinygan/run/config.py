@@ -56,6 +56,8 @@ RUN_DEFAULTS = {"batch_size": (64, 256),
                 "steps": (None, 4000)}             # None: DEFAULT_STEPS, or --epochs
 IMAGE_MODELS = ("dcgan", "cgan", "infogan", "acgan", "sngan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
 MAX_SEED = 2**63 - 1
+# A model that is a paper's networks *and* objective: its loss where --loss is left out (and the only one it takes).
+MODEL_LOSS = {"sngan": "hinge"}                # SN-DCGAN with the hinge loss (Miyato et al. 2018)
 # Losses that compare each sample's score with a statistic of the whole batch (its mean score, its spread):
 # on R processes each would see its own slice, so --distributed refuses them.
 BATCH_COUPLED_LOSSES = ("ragan", "ralsgan", "dragan")
@@ -154,8 +156,9 @@ class TrainConfig:
     """Every setting of a run (see the module docstring); ``TrainConfig()`` is the README's default job."""
 
     model: str = _f("dcgan", one_of(*MODELS), "the networks: DCGAN, fully connected, conditional, InfoGAN")
-    loss: str = _f("nonsaturating", one_of(*LOSSES, *LOSS_PRESETS),
-                   "the GAN objective and its paper's recipe (lsgan: a=0, b=1, c=1; lsgan-pearson: a=-1, b=1, c=0)")
+    loss: str = _f(None, one_of(*LOSSES, *LOSS_PRESETS),
+                   "the GAN objective and its paper's recipe (default: nonsaturating; hinge for --model sngan; "
+                   "lsgan: a=0, b=1, c=1; lsgan-pearson: a=-1, b=1, c=0)")
     dataset: str = _f("mnist", one_of(*DATASET_NAMES, *TOY_DATASETS),
                       "mnist (10,000 bundled digits), fashion-mnist, cifar10, folder, or a toy distribution")
     data_dir: str | None = _f(None, _text, "folder with the dataset's files (or the image folder)", "place",
@@ -221,6 +224,10 @@ class TrainConfig:
                        "without it each process normalises its own slice, as PyTorch's DDP")
     progress: bool = _f(True, _flag, "a progress bar (a log line every few steps when not on a terminal)", "place")
     dry_run: bool = _f(False, _flag, "two steps on random data: a smoke test")
+
+    def __post_init__(self):
+        if self.loss is None:                  # left out: the model's own loss, else the non-saturating GAN
+            self.loss = MODEL_LOSS.get(self.model, "nonsaturating")
 
     # -------------------------------------------------------------------------
     def validate(self, environment: bool = True) -> "TrainConfig":
@@ -297,9 +304,9 @@ class TrainConfig:
 
     def _check_spectral_norm(self) -> None:
         """--model sngan is SN-DCGAN with the hinge loss; --spectral-norm is for the other models."""
-        if self.model == "sngan" and self.loss != "hinge":
+        if self.model in MODEL_LOSS and self.loss != MODEL_LOSS[self.model]:
             raise ConfigError(f"--loss {self.loss}: --model sngan is SN-DCGAN with the hinge loss (Miyato et al. "
-                              "2018); add --loss hinge, or use --model dcgan --spectral-norm with another loss")
+                              "2018): leave --loss out (or give hinge), or use --model dcgan --spectral-norm with another loss")
         if self.spectral_norm and self.model == "sngan":
             raise ConfigError("--spectral-norm: would be ignored: --model sngan's discriminator is spectrally "
                               "normalised already")
