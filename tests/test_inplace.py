@@ -166,10 +166,11 @@ def test_the_error_names_the_op_the_input_and_the_versions():
         y.backward()
 
 
-def test_a_modified_output_that_backward_reads_is_refused(torch):
+@pytest.mark.parametrize("op", ["exp", "relu"])
+def test_a_modified_output_that_backward_reads_is_refused(torch, op):
     for lib in (tg, torch):
         x = lib.tensor(arr(3), requires_grad=True)
-        y = x.exp()                           # exp's backward reads its output
+        y = getattr(x, op)()                  # exp's and relu's backwards read their output
         loss = y.sum()
         with lib.no_grad():
             y.zero_()

@@ -183,7 +183,7 @@ def test_mode_collapse_example_quick(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / "mode_collapse.py"), "--quick", "--out", str(out)],
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
-    assert "| wgan-gp" in proc.stdout and "modes captured" in proc.stdout
+    assert "| GAN " in proc.stdout and "| PacGAN2 " in proc.stdout and "modes captured" in proc.stdout
     assert (out / "results.json").is_file() and (out / "samples.png").is_file()
 
 

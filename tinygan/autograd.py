@@ -134,7 +134,7 @@ class Function:
 
     Backward reads the inputs as ``self.inputs`` (Tensors) and the output as
     ``self.saved_output()``; arrays that forward computes for backward's sake
-    (a ReLU mask, batch statistics) are plain attributes set in ``forward``,
+    (a LeakyReLU mask on the GPU, batch statistics) are plain attributes set in ``forward``,
     and so are non-tensor parameters (stride, axis, ...) set in ``__init__``.
 
     In-place safety: ``saved_inputs`` lists the inputs whose *values*

@@ -252,16 +252,22 @@ class Sigmoid(Function):
 
 
 class ReLU(Function):
-    saved_inputs = ()   # backward reads the mask saved by forward
+    """y = max(x, 0);  dx = g * [y > 0].
+
+    The mask [x > 0] is read off the output ([y > 0] is the same set), which
+    the graph holds anyway, so forward keeps no mask of its own.
+    """
+
+    saved_inputs = ()   # backward reads the output only (checked by saved_output)
 
     def forward(self, x):
-        self.mask = x > 0
-        return x * self.mask
+        return get_array_module(x).maximum(x, 0)             # x's dtype (0 is a weak scalar)
 
     def backward(self, g):
         # Linear in g with a constant mask: its own derivative w.r.t. g is itself,
         # and the second derivative w.r.t. x is zero (almost everywhere).
-        return g * _const(self.mask.astype(g.dtype))
+        y = self.saved_output().data
+        return g * _const((y > 0).astype(g.dtype))
 
 
 # --- reductions -----------------------------------------------------------------
