@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -103,7 +104,7 @@ def _mean_se(values) -> str:
 def report(args, rows: list[dict], wall: float, out: Path) -> Path:
     final = [r for r in rows if r["step"] == max(args.eval_at)]
     lines = ["# Scoreboard: the GAN family on the bundled digits", "",
-             f"Command: `python benchmarks/scoreboard.py {' '.join(sys.argv[1:])}`", "",
+             f"Command: `python benchmarks/scoreboard.py {shlex.join(sys.argv[1:])}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy "
              f"{np.__version__}; wall time {wall / 60:.1f} min.  Budget: {max(args.eval_at)} generator steps, "
              f"batch 64, 28x28, ema {args.ema}; {len(args.seeds)} seeds; metrics from {args.n} samples in tinygan's "
