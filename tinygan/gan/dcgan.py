@@ -144,8 +144,23 @@ class DCGANDiscriminator(nn.Module):
         if labels is not None:
             raise ValueError("DCGANDiscriminator: this discriminator is unconditional; got labels "
                              "(use the conditional models in tinygan.gan.models)")
-        expect = (self.in_channels, self.image_size, self.image_size)
-        if x.ndim != 4 or x.shape[1:] != expect:
-            raise ValueError(f"DCGANDiscriminator: expected images of shape (N, {expect[0]}, {expect[1]}, "
-                             f"{expect[2]}), got {x.shape}")
+        self._check_images(x, self.in_channels)
         return self.main(x).reshape(x.shape[0])                   # (N, 1, 1, 1) -> (N,)
+
+    # The pieces for discriminators with a second head on the body's features (InfoGAN's Q, ACGAN's class).
+    def _check_images(self, x: Tensor, channels: int) -> None:
+        """A ``ValueError`` naming the class unless x is (N, channels, S, S)."""
+        s = self.image_size
+        if x.ndim != 4 or x.shape[1:] != (channels, s, s):
+            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {channels}, {s}, {s}), "
+                             f"got {x.shape}")
+
+    def _features(self, x: Tensor) -> Tensor:
+        """The shared body, every layer but the last: (N, C_in, S, S) -> (N, C_f, base, base)."""
+        for layer in list(self.main)[:-1]:
+            x = layer(x)
+        return x
+
+    def _logits(self, h: Tensor) -> Tensor:
+        """The last layer on the body's features: (N, C_f, base, base) -> (N, 1, 1, 1) -> (N,)."""
+        return self.main[-1](h).reshape(h.shape[0])

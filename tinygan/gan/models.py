@@ -421,10 +421,8 @@ class ConditionalDCGANDiscriminator(_LabelInput, DCGANDiscriminator):
         self.embed = None
 
     def forward(self, x: Tensor, labels=None) -> Tensor:
+        self._check_images(x, self.nc)                                              # before the label maps
         s = self.image_size
-        if x.ndim != 4 or x.shape[1:] != (self.nc, s, s):
-            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {self.nc}, {s}, {s}), "
-                             f"got {x.shape}")
         y = self._label_vector(labels, x)                                           # (N, K)
         xp = get_array_module(y.data)
         maps = Tensor(xp.ascontiguousarray(                                         # (N, K) -> (N, K, S, S)
@@ -534,14 +532,9 @@ class InfoGANDiscriminator(_QHead, DCGANDiscriminator):
     def forward(self, x: Tensor, labels=None, return_q: bool = False):
         if labels is not None:
             raise ValueError(f"{type(self).__name__}: InfoGAN's discriminator is unconditional; got labels")
-        s = self.image_size
-        if x.ndim != 4 or x.shape[1:] != (self.nc, s, s):
-            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {self.nc}, {s}, {s}), "
-                             f"got {x.shape}")
-        h = x
-        for layer in list(self.main)[:-1]:                                          # the shared body
-            h = layer(h)                                                            # -> (N, C_f, b, b)
-        logits = self.main[-1](h).reshape(x.shape[0])                               # (N, 1, 1, 1) -> (N,)
+        self._check_images(x, self.nc)
+        h = self._features(x)                                                       # the shared body (N, C_f, b, b)
+        logits = self._logits(h)                                                    # (N,)
         if not return_q:
             return logits
         return logits, self._q_dict(self.q(h))
@@ -627,14 +620,9 @@ class ACGANDiscriminator(_AuxClassifier, DCGANDiscriminator):
 
     def forward(self, x: Tensor, labels=None, return_aux: bool = False):
         self._no_labels(labels)
-        s = self.image_size
-        if x.ndim != 4 or x.shape[1:] != (self.nc, s, s):
-            raise ValueError(f"{type(self).__name__}: expected images of shape (N, {self.nc}, {s}, {s}), "
-                             f"got {x.shape}")
-        h = x
-        for layer in list(self.main)[:-1]:                                          # the shared body
-            h = layer(h)
-        logits = self.main[-1](h).reshape(x.shape[0])                               # (N,)
+        self._check_images(x, self.nc)
+        h = self._features(x)                                                       # the shared body (N, C_f, b, b)
+        logits = self._logits(h)                                                    # (N,)
         if not return_aux:
             return logits
         return logits, self.aux(h).reshape(x.shape[0], self.num_classes)           # (N,), (N, K)
