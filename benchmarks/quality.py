@@ -29,6 +29,7 @@ import platform
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -166,17 +167,24 @@ def run(args) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads),
            "OPENBLAS_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     started = time.time()
-    runs = []
+    runs, cmds = [], []
     for seed in args.seeds:
         for fw in args.frameworks:
             snap = work / f"{fw}_seed{seed}.npz"
-            cmd = [sys.executable, __file__, "worker", "--framework", fw, "--seed", str(seed), "--mode", args.mode,
-                   "--steps", str(args.steps), "--eval-every", str(args.eval_every), "--seconds", str(args.seconds),
-                   "--points", str(args.points), "--threads", str(args.threads), "--snapshots", str(snap),
-                   "--work", str(work)]
-            print(f"training {fw} seed {seed} ({args.mode})", file=sys.stderr, flush=True)
-            subprocess.run(cmd, check=True, env=env)
+            cmds.append([sys.executable, __file__, "worker", "--framework", fw, "--seed", str(seed), "--mode",
+                         args.mode, "--steps", str(args.steps), "--eval-every", str(args.eval_every), "--seconds",
+                         str(args.seconds), "--points", str(args.points), "--threads", str(args.threads),
+                         "--snapshots", str(snap), "--work", str(work)])
             runs.append((fw, seed, snap))
+
+    def train(cmd: list[str]) -> None:
+        print(f"training {cmd[4]} seed {cmd[6]} ({args.mode})", file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True, env=env)
+
+    # --jobs > 1 trains several runs at once (each with --threads threads): fair for --mode steps, whose
+    # result does not depend on speed; --mode time wants one run at a time on an otherwise idle machine.
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(train, cmds))
     scorer = Scorer()
     rows = []
     for fw, seed, snap in runs:
@@ -199,7 +207,8 @@ def _report(args, rows: list[dict], wall: float) -> None:
     lines = [f"# Training quality: tinygan vs PyTorch ({'same steps' if args.mode == 'steps' else 'same wall-clock'})",
              "", f"Command: `python benchmarks/quality.py {' '.join(sys.argv[1:])}`", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} threads "
-             f"per run; Python {platform.python_version()}, NumPy {np.__version__}, PyTorch {_torch_version()}; "
+             f"per run, {args.jobs} run(s) at a time; "
+             f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch {_torch_version()}; "
              f"wall time {wall / 60:.1f} min.", "",
              "Scores: tinygan's digit-classifier Frechet distance (not Inception FID; real-vs-real floor about 4) "
              f"from {N_SAMPLES} samples, and the smallest and largest class share (fair: 10%). "
@@ -261,6 +270,7 @@ def main(argv=None) -> int:
     p.add_argument("--seconds", type=float, default=540.0, help="--mode time: training seconds per run")
     p.add_argument("--points", type=int, default=9, help="--mode time: snapshots per run")
     p.add_argument("--threads", type=int, default=2, help="BLAS/PyTorch threads per run")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once (--mode steps; --mode time wants 1)")
     p.add_argument("--work", default="runs/quality", help="folder for the snapshots")
     p.add_argument("--snapshots", default=None, help="worker: output file")
     p.add_argument("--markdown", default=None, help="results file (default benchmarks/results/quality-<mode>.md)")
@@ -269,6 +279,10 @@ def main(argv=None) -> int:
     if args.role == "worker":
         (worker_tinygan if args.framework == "tinygan" else worker_torch)(args)
         return 0
+    if args.jobs < 1:
+        p.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.mode == "time" and args.jobs > 1:
+        p.error("--jobs > 1 with --mode time: runs sharing the CPU would not get the same wall-clock; use --jobs 1")
     if args.quick:
         global N_SAMPLES
         N_SAMPLES = 200

@@ -2,7 +2,12 @@
 
     python benchmarks/scoreboard.py                         # the committed table: 3 seeds, --steps 1000
     python benchmarks/scoreboard.py --only wgan-gp cgan     # some rows
+    python benchmarks/scoreboard.py --jobs 2 --threads 1    # two runs at a time, one thread each
     python benchmarks/scoreboard.py --quick                 # a smoke test (CI): 1 seed, 2 steps, 2 rows
+
+Each (row, seed) run is saved as it finishes (``--work``, default ``runs/scoreboard``) and reused
+by the next invocation with the same budget, so an interrupted scoreboard picks up where it
+stopped; ``--fresh`` trains everything again.
 
 In the spirit of "Are GANs Created Equal?" (Lucic et al. 2018) at laptop scale: each row
 trains with ``tinygan.run.Trainer`` (each loss with its paper's recipe,
@@ -25,8 +30,10 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +95,27 @@ def train_row(name: str, settings: dict, seed: int, args, out: Path) -> list[dic
     return rows
 
 
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _budget(args) -> dict:
+    """What a saved run must share with this invocation to be reused."""
+    return {"steps": args.steps, "evals": args.evals, "ema": args.ema, "n": args.n}
+
+
+def _run_file(work: Path, name: str, seed: int) -> Path:
+    return work / f"{_slug(name)}_seed{seed}.json"
+
+
+def _saved_rows(work: Path, name: str, seed: int, args) -> list[dict] | None:
+    """The rows of a finished run with this budget, or None."""
+    path = _run_file(work, name, seed)
+    if not path.is_file():
+        return None
+    saved = json.loads(path.read_text())
+    return saved["rows"] if saved.get("budget") == _budget(args) else None
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_").replace("__", "_")
 
@@ -106,7 +134,9 @@ def report(args, rows: list[dict], wall: float, out: Path) -> Path:
     lines = ["# Scoreboard: the GAN family on the bundled digits", "",
              f"Command: `python benchmarks/scoreboard.py {shlex.join(sys.argv[1:])}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy "
-             f"{np.__version__}; wall time {wall / 60:.1f} min.  Budget: {max(args.eval_at)} generator steps, "
+             f"{np.__version__}; {args.jobs} run(s) at a time, {args.threads} thread(s) each; wall time "
+             f"{wall / 60:.1f} min (runs reused from an earlier invocation not counted).  "
+             f"Budget: {max(args.eval_at)} generator steps, "
              f"batch 64, 28x28, ema {args.ema}; {len(args.seeds)} seeds; metrics from {args.n} samples in tinygan's "
              "digit-classifier feature space (not Inception; the real-vs-real FD floor is about 4). "
              "Mean +- standard error over seeds.", "",
@@ -142,18 +172,47 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=2500, help="samples per evaluation")
     p.add_argument("--markdown", default=str(ROOT / "docs" / "results.md"))
     p.add_argument("--figures", default=None, help="folder of the figures (default: figures/ beside --markdown)")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
+    p.add_argument("--threads", type=int, default=2, help="BLAS threads per run (with --jobs 2 on 2 cores: 1)")
+    p.add_argument("--work", default="runs/scoreboard",
+                   help="folder of the finished runs; a run already there with this budget is reused")
+    p.add_argument("--fresh", action="store_true", help="train every run again, even those saved in --work")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 2 steps, 2 rows, 200 samples")
     args = p.parse_args(argv)
+    for flag, value in (("--jobs", args.jobs), ("--threads", args.threads), ("--steps", args.steps),
+                        ("--evals", args.evals), ("--n", args.n)):
+        if value < 1:
+            p.error(f"{flag} must be at least 1, got {value}")
     if args.quick:
         args.seeds, args.steps, args.evals, args.n = [0], 2, 1, 200
         args.only = args.only[:2] if len(args.only) == len(ROWS) else args.only
     args.eval_at = [max(1, round(args.steps * (i + 1) / args.evals)) for i in range(args.evals)]
     out = Path(args.figures) if args.figures else Path(args.markdown).parent / "figures"
     out.mkdir(parents=True, exist_ok=True)
-    started, rows = time.time(), []
-    for name in args.only:
-        for seed in args.seeds:
-            rows += train_row(name, ROWS[name], seed, args, out)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    if args.worker:                                  # one (row, seed) in this process: save it and stop
+        name, seed = args.only[0], args.seeds[0]
+        rows = train_row(name, ROWS[name], seed, args, out)
+        _run_file(work, name, seed).write_text(json.dumps({"budget": _budget(args), "rows": rows}, default=str))
+        return 0
+    started = time.time()
+    todo = [(name, seed) for name in args.only for seed in args.seeds
+            if args.fresh or _saved_rows(work, name, seed, args) is None]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **{k: str(args.threads) for k in _THREAD_VARS}}
+
+    def train(job: tuple[str, int]) -> None:
+        name, seed = job
+        cmd = [sys.executable, __file__, "--worker", "--only", name, "--seeds", str(seed), "--steps",
+               str(args.steps), "--evals", str(args.evals), "--ema", str(args.ema), "--n", str(args.n),
+               "--figures", str(out), "--work", str(work)]
+        print(f"training {name}, seed {seed}", file=sys.stderr, flush=True)
+        subprocess.run(cmd, check=True, env=env)
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(train, todo))
+    rows = [r for name in args.only for seed in args.seeds for r in _saved_rows(work, name, seed, args)]
     md = report(args, rows, time.time() - started, out)
     print(f"wrote {md}", file=sys.stderr)
     return 0

@@ -16,11 +16,17 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+def scoreboard(*args):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scoreboard.py"), *args], capture_output=True,
+                          text=True, env=ENV, timeout=600)
+
+
 def test_scoreboard_quick(tmp_path):
     md = tmp_path / "results.md"
-    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scoreboard.py"), "--quick", "--only", "cgan",
-                        "infogan", "--markdown", str(md)], capture_output=True, text=True, env=ENV, timeout=600)
+    r = scoreboard("--quick", "--only", "cgan", "infogan", "--jobs", "2", "--threads", "1", "--markdown", str(md),
+                   "--work", str(tmp_path / "work"))
     assert r.returncode == 0, r.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["cgan_seed0.json", "infogan_seed0.json"]
     text = md.read_text()
     assert "| cgan |" in text and "| infogan |" in text
     assert (tmp_path / "figures" / "scoreboard_cgan.png").is_file()
@@ -28,6 +34,27 @@ def test_scoreboard_quick(tmp_path):
     assert {r["row"] for r in rows} == {"cgan", "infogan"}
     assert "conditional_accuracy" in next(r for r in rows if r["row"] == "cgan")
     assert "code_agreement" in next(r for r in rows if r["row"] == "infogan")
+
+
+def test_scoreboard_reuses_finished_runs_of_the_same_budget(tmp_path):
+    """An interrupted scoreboard picks up where it stopped: a saved run of the same budget is not trained again;
+    another budget, or --fresh, trains it again."""
+    md, work = tmp_path / "results.md", tmp_path / "work"
+    base = ["--quick", "--only", "minimax", "--markdown", str(md), "--work", str(work)]
+    first = scoreboard(*base)
+    assert first.returncode == 0 and "training minimax, seed 0" in first.stderr, first.stderr[-2000:]
+    saved = (work / "minimax_seed0.json").read_text()
+    again = scoreboard(*base)
+    assert again.returncode == 0 and "training" not in again.stderr, again.stderr[-2000:]
+    assert (work / "minimax_seed0.json").read_text() == saved and "| minimax |" in md.read_text()
+    for extra in (["--fresh"], ["--ema", "0.5"]):
+        r = scoreboard(*base, *extra)
+        assert r.returncode == 0 and "training minimax, seed 0" in r.stderr, (extra, r.stderr[-2000:])
+
+
+def test_scoreboard_refuses_a_bad_count(tmp_path):
+    r = scoreboard("--quick", "--jobs", "0", "--work", str(tmp_path))
+    assert r.returncode == 2 and "--jobs must be at least 1, got 0" in r.stderr.strip().splitlines()[-1]
 
 
 def test_quality_quick(tmp_path):
