@@ -199,7 +199,7 @@ def test_detach(device):
     y = x * 3.0
     d = y.detach()
     assert not d.requires_grad and d.grad_fn is None and d.is_leaf
-    assert d.data is y.data  # shares memory, like torch
+    assert d._data is y._data  # shares memory, like torch
     z = (d * x).sum()
     z.backward()
     np.testing.assert_array_equal(x.grad.numpy(), [3.0, 6.0])  # no gradient through d

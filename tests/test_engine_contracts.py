@@ -268,11 +268,11 @@ def _model_with_grads():
 def test_zero_grad_set_to_none_false_zeroes_in_place(owner):
     model = _model_with_grads()
     opt = optim.SGD(model.parameters(), lr=0.1)
-    before = [(p.grad, p.grad.data) for p in model.parameters()]
+    before = [(p.grad, p.grad._data) for p in model.parameters()]
     assert all(np.abs(g.numpy()).sum() > 0 for g, _ in before)
     (model if owner == "module" else opt).zero_grad(set_to_none=False)
     for p, (g, data) in zip(model.parameters(), before):
-        assert p.grad is g and p.grad.data is data          # the same tensor and the same array
+        assert p.grad is g and p.grad._data is data          # the same tensor and the same array
         assert not p.grad.numpy().any()
     (model if owner == "module" else opt).zero_grad()      # default: set_to_none=True
     assert all(p.grad is None for p in model.parameters())

@@ -61,10 +61,10 @@ INPLACE_OPS = {
 def test_inplace_ops_change_the_tensor_as_torch_does(torch, name):
     op = INPLACE_OPS[name]
     (t, tt), (o, to) = both(torch, arr(3, 4)), both(torch, arr(3, 4, seed=1))
-    memory = t.data
+    memory = t._data
     result = op(t, o)
     op(tt, to)
-    assert result is t and t.data is memory                   # the same tensor, the same memory
+    assert result is t and t._data is memory                   # the same tensor, the same memory
     np.testing.assert_allclose(t.numpy(), tt.numpy(), rtol=1e-6, atol=1e-7)
     assert t._version == tt._version                          # one bump per in-place op, as torch
 
@@ -282,7 +282,7 @@ def test_the_p_data_update_keeps_an_array_and_the_next_forward_runs():
     before = conv.weight.numpy().copy()
     for p in conv.parameters():
         p.data -= 0.1 * p.grad
-        assert type(p.data) is np.ndarray and p.data.dtype == np.float32
+        assert type(p._data) is np.ndarray and p.data.dtype == np.float32
     np.testing.assert_allclose(conv.weight.numpy(), before - 0.1 * conv.weight.grad.numpy(), rtol=1e-6)
     conv(x).sum().backward()                                     # the next forward and backward work
 
@@ -361,8 +361,8 @@ def test_inplace_ops_and_rules_on_the_device(device):
         results = []
         for dev in ("cpu", device):
             t, o = tg.tensor(arr(3, 4), device=dev), tg.tensor(arr(3, 4, seed=1), device=dev)
-            memory = t.data
-            assert op(t, o) is t and t.data is memory, name
+            memory = t._data
+            assert op(t, o) is t and t._data is memory, name
             results.append((t.numpy(), t._version))
         np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-6, atol=1e-7, err_msg=name)
         assert results[0][1] == results[1][1], name

@@ -361,10 +361,10 @@ def _steps(model, opt, n, start=0):
                                         ("RMSprop", {"lr": 1e-3, "momentum": 0.5, "centered": True})])
 def test_flat_state_is_one_buffer_per_group_and_steps_like_one_parameter_updates(name, hyper, monkeypatch):
     model = _net()
-    weights = [p.data for p in model.parameters()]
+    weights = [p._data for p in model.parameters()]
     opt = getattr(optim, name)(model.parameters(), **hyper)
     _steps(model, opt, 3)
-    assert all(p.data is w for p, w in zip(model.parameters(), weights))      # updated in place
+    assert all(p._data is w for p, w in zip(model.parameters(), weights))      # updated in place
     flat = opt._flat[0]
     for p in model.parameters():
         for key, value in opt.state[id(p)].items():

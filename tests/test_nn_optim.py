@@ -335,11 +335,11 @@ def test_optimizer_skips_parameters_without_grad_and_param_groups():
 
 def test_optimizer_keeps_dtype_and_updates_in_place():
     m = nn.Linear(3, 1, dtype=np.float32)
-    w = m.weight.data
+    w = m.weight._data
     opt = optim.Adam(m.parameters())
     m(tinygan.tensor(np.ones((2, 3), np.float32))).sum().backward()
     opt.step()
-    assert m.weight.data is w and m.weight.dtype == np.float32
+    assert m.weight._data is w and m.weight.dtype == np.float32
     assert opt.state_dict()["state"][0]["exp_avg"].dtype == np.float32
 
 

@@ -125,6 +125,46 @@ def wgan_clip(L):
     return p, L.T.is_grad_enabled()
 
 
+def wgan_clip_through_data(L):
+    """The WGAN reference's clipping: ``for p in netD.parameters(): p.data.clamp_(lower, upper)``."""
+    D = L.nn.Linear(5, 4)
+    L.nn.init.constant_(D.weight.data, 0.5)
+    for p in D.parameters():
+        p.data.clamp_(-0.01, 0.01)
+    return D.weight, D.bias.abs().max() <= 0.01
+
+
+def dcgan_init_through_data(L):
+    """PyTorch's DCGAN weights_init, verbatim: ``m.weight.data.normal_(0.0, 0.02)`` and ``m.bias.data.fill_(0)``."""
+    def init(m):
+        classname = m.__class__.__name__
+        if classname.find("Conv") != -1:
+            m.weight.data.normal_(0.0, 0.02)
+        elif classname.find("BatchNorm") != -1:
+            m.weight.data.normal_(1.0, 0.02)
+            m.bias.data.fill_(0)
+    net = L.nn.Sequential(L.nn.Conv2d(64, 64, 4, bias=False), L.nn.BatchNorm2d(512))
+    net.apply(init)
+    w, g, b = net[0].weight, net[1].weight, net[1].bias
+    return (abs(float(w.detach().std()) - 0.02) < 0.001, abs(float(g.detach().mean()) - 1.0) < 0.005,
+            float(b.detach().abs().max()),
+            w.requires_grad, w.is_leaf)
+
+
+def data_inplace_chain(L):
+    """``.data``'s other in-place methods, as EMA and init code use them."""
+    w = L.nn.Parameter(t(L, MAT))
+    w.data.mul_(0.5).add_(t(L, MAT2), alpha=2)
+    w.data.sub_(t(L, MAT2)).div_(2)
+    v = L.nn.Parameter(t(L, MAT2))
+    v.data.copy_(w.data)
+    u = L.nn.Parameter(t(L, MAT))
+    u.data.zero_()
+    u.data += 1
+    u.data *= 3
+    return w, v, u
+
+
 def infogan_accuracy(L):
     logits = t(L, MAT[:, :4])
     return (logits.argmax(1) == t(L, LABELS)).float().mean()
@@ -201,12 +241,19 @@ IDIOMS = {
     "@torch.no_grad (no parentheses)": no_grad_decorated,
     "with no_grad(): p -= lr * p.grad": manual_sgd,
     "p.data -= lr * p.grad": p_data_update,
+    "for p in D.parameters(): p.data.clamp_(-c, c) (WGAN)": wgan_clip_through_data,
+    "m.weight.data.normal_(0.0, 0.02); m.bias.data.fill_(0) (DCGAN)": dcgan_init_through_data,
+    "p.data.mul_().add_(), copy_, zero_, +=, *=": data_inplace_chain,
     "WGAN-GP: grad(..., only_inputs=True), norm(2, dim=1)": wgan_gp_penalty,
     "x.item(), float(x.mean()), x.detach().cpu().numpy()": lambda L: (
         t(L, MAT).sum().item(), float(t(L, MAT).mean()), t(L, MAT).detach().cpu().numpy()),
     "net.double(), net.float()": lambda L: (next(L.nn.Linear(2, 2).double().parameters()).dtype == L.T.float64,
                                             next(L.nn.Linear(2, 2).double().float().parameters()).dtype == L.T.float32),
     "with no_grad(): p.clamp_(-c, c) (WGAN clipping)": lambda L: wgan_clip(L),
+    "nn.utils.spectral_norm(nn.Linear(...)) (SNGAN)": lambda L: (
+        lambda m: (L.nn.init.constant_(m.weight_orig.data, 0.1), L.nn.init.constant_(m.bias.data, 0),
+                   sorted(k for k, _ in m.named_parameters()), m(t(L, MAT)))[2:])(
+        L.nn.utils.spectral_norm(L.nn.Linear(5, 3))),
     "ema: p_ema.mul_(0.9).add_(p, alpha=0.1)": lambda L: t(L, MAT).mul_(0.9).add_(t(L, MAT2), alpha=0.1),
 }
 
@@ -294,10 +341,44 @@ def test_trap_b_p_data_minus_equals_keeps_an_array():
     conv = nn.Conv2d(1, 2, 3)
     x = tg.randn(2, 1, 5, 5)
     conv(x).sum().backward()
+    arrays = [p._data for p in conv.parameters()]
+    expected = [p.numpy() - 0.1 * p.grad.numpy() for p in conv.parameters()]
     for p in conv.parameters():
         p.data -= 0.1 * p.grad                          # used to leave a Tensor in p.data
-    assert all(type(p.data) is np.ndarray for p in conv.parameters())
+    for p, a, e in zip(conv.parameters(), arrays, expected):
+        assert type(p._data) is np.ndarray and p._data is a      # the same array, written in place
+        assert isinstance(p.data, np.ndarray)
+        np.testing.assert_allclose(p.numpy(), e, rtol=1e-6)
     conv(x).sum().backward()                            # which crashed here, deep in kernels/conv.py
+
+
+def test_data_is_an_array_with_torchs_inplace_methods():
+    """``p.data`` on the CPU: a NumPy view of p's memory; NumPy maths on it gives plain arrays."""
+    p = nn.Parameter(tg.tensor(MAT))
+    d = p.data
+    assert isinstance(d, np.ndarray) and np.shares_memory(d, p._data)
+    for value in (d * 2, d + d, np.exp(d), d.sum(axis=0), d - MAT):
+        assert type(value) is np.ndarray
+    assert d.clamp_(-0.1, 0.1) is d                     # returns itself, as torch's methods do
+    np.testing.assert_array_equal(p.numpy(), np.clip(MAT, -0.1, 0.1))
+    assert type(tg.Tensor(p.data)._data) is np.ndarray and np.shares_memory(tg.Tensor(p.data)._data, p._data)
+    q = nn.Parameter(tg.tensor(MAT2))
+    q.data = p.data                                     # shares p's memory, as in torch
+    assert type(q._data) is np.ndarray and np.shares_memory(q._data, p._data)
+
+
+def test_writes_through_data_stop_a_stale_backward():
+    """Each write through ``.data`` bumps the memory's version: a graph that saved the old values refuses to
+    backward (PyTorch's ``.data`` escapes its version counter and would give a wrong gradient)."""
+    for write in (lambda d: d.mul_(2), lambda d: d.clamp_(-0.1, 0.1), lambda d: d.normal_(),
+                  lambda d: d.__isub__(1.0), lambda d: np.add(d, 1.0, out=d)):
+        x = tg.tensor(MAT, requires_grad=True)
+        y = (x * x).sum()
+        version = x._version
+        write(x.data)
+        assert x._version > version
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            y.backward()
 
 
 def test_trap_c_equality_is_element_wise():

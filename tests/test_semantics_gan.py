@@ -210,9 +210,9 @@ def test_grad_sq_sum_with_and_without_gradients():
 
 def test_weight_clip_clamps_in_place_and_refuses_a_non_positive_c():
     w = tinygan.tensor(np.array([-0.5, 0.005, 0.5]), requires_grad=True)
-    before = w.data
+    before = w._data
     weight_clip_([w], 0.01)
-    assert w.data is before
+    assert w._data is before
     np.testing.assert_array_equal(w.numpy(), [-0.01, 0.005, 0.01])
     with pytest.raises(ValueError, match=r"weight_clip_: c must be positive, got 0"):
         weight_clip_([w], 0)

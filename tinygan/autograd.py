@@ -200,7 +200,7 @@ class Function:
         computation has been modified by an inplace operation".
         """
         for i, key, version in self._saved_versions:
-            data = self.inputs[i].data
+            data = self.inputs[i]._data
             now_key, now = _storage_state(data)
             if (now_key, now) != (key, version):
                 raise RuntimeError(_modified_message(self.name, f"input {i}", data.shape, version, now,
@@ -225,8 +225,8 @@ class Function:
             # self.inputs uniformly.
             self.inputs = tuple(t if t is not None else Tensor(a) for t, a in zip(tensors, arrays))
             self.needs_input_grad = tuple(t.requires_grad for t in self.inputs)
-            self._out_data = result.data
-            self._out_version = _storage_state(result.data)[1]
+            self._out_data = result._data
+            self._out_version = _storage_state(result._data)[1]
             saved = range(len(tensors)) if self.saved_inputs is None else self.saved_inputs
             self._saved_versions = tuple((i, *_storage_state(arrays[i])) for i in saved if tensors[i] is not None)
             result.grad_fn = self
@@ -277,7 +277,7 @@ def bump_version(a, to: int | None = None) -> None:
     while a graph built after it records the new version and is unaffected.
     """
     if isinstance(a, Tensor):
-        a = a.data
+        a = a._data
     owner = _memory_owner(a)
     key = id(owner)
     if key not in _VERSIONS:
@@ -305,12 +305,14 @@ _FLOAT_KINDS = ("f",)
 class Tensor:
     """An n-dimensional array that records how it was computed.
 
-    ``data`` is the NumPy (CPU) or CuPy (GPU) array; ``grad`` is a Tensor of
-    the same shape filled by :meth:`backward`; ``grad_fn`` is the Function
-    that produced it (``None`` for leaves made by the user).  Assigning
-    ``t.data = value`` checks the value (an array of the same shape, dtype and
-    device, or a Tensor, whose array is taken); ``t.data`` is the array
-    itself, not a Tensor as in PyTorch.
+    ``_data`` is the NumPy (CPU) or CuPy (GPU) array, which tinygan's code
+    reads; ``data`` is the same memory for users (on the CPU a
+    :class:`DataView`, an array with PyTorch's in-place methods), not a Tensor
+    as in PyTorch; ``grad`` is a Tensor of the same shape filled by
+    :meth:`backward`; ``grad_fn`` is the Function that produced it (``None``
+    for leaves made by the user).  Assigning ``t.data = value`` checks the
+    value (an array of the same shape, dtype and device, or a Tensor, whose
+    array is taken).
 
     This class holds the data and the graph bookkeeping.  Arithmetic,
     comparisons, shape ops, reductions, element-wise maths and device/dtype
@@ -323,7 +325,9 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
+        elif isinstance(data, DataView):
+            data = data.view(np.ndarray)                 # Tensor(p.data): the plain array, same memory
         xp = get_array_module(data)
         if not hasattr(data, "dtype") or not hasattr(data, "shape"):
             data = np.asarray(data)
@@ -340,8 +344,15 @@ class Tensor:
     # --- the array ------------------------------------------------------------
     @property
     def data(self):
-        """The NumPy (CPU) or CuPy (GPU) array that holds the values."""
-        return self._data
+        """The array that holds the values: on the CPU a :class:`DataView` of it, on the GPU the CuPy array.
+
+        A DataView is a NumPy array (a view of the tensor's memory) that also has
+        PyTorch's in-place methods, so ``p.data.clamp_(-c, c)`` and
+        ``m.weight.data.normal_(0.0, 0.02)`` work as in PyTorch tutorials.  tinygan's
+        own code reads ``_data``, the plain array.
+        """
+        a = self._data
+        return a.view(DataView) if type(a) is np.ndarray else a
 
     @data.setter
     def data(self, value) -> None:
@@ -381,7 +392,7 @@ class Tensor:
         return self.shape if dim is None else self.shape[dim]
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self._data.size)
 
     def dim(self) -> int:
         return self.ndim
@@ -390,10 +401,10 @@ class Tensor:
         return self.shape[0]
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self.data.dtype.kind not in _FLOAT_KINDS:
+        if requires_grad and self._data.dtype.kind not in _FLOAT_KINDS:
             raise TypeError(
                 f"requires_grad: only floating-point tensors can require gradients, "
-                f"got dtype {self.data.dtype} for a tensor of shape {self.shape}")
+                f"got dtype {self._data.dtype} for a tensor of shape {self.shape}")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("requires_grad_: cannot turn off gradients of a non-leaf tensor; use detach()")
         self.requires_grad = bool(requires_grad)
@@ -402,19 +413,19 @@ class Tensor:
     # --- conversions --------------------------------------------------------
     def numpy(self) -> np.ndarray:
         """A host NumPy copy (or view, on the CPU) of the data, like ``t.detach().cpu().numpy()``."""
-        return to_numpy(self.data)
+        return to_numpy(self._data)
 
     def item(self) -> float:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted, got shape {self.shape}")
-        return self.data.reshape(()).item()
+        return self._data.reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()
 
     def detach(self) -> "Tensor":
         """The same data, cut from the graph (shares memory, as in PyTorch)."""
-        return Tensor(self.data)
+        return Tensor(self._data)
 
     def __repr__(self) -> str:
         extra = ""
@@ -427,11 +438,11 @@ class Tensor:
         return f"tensor({body}{dev}{extra})"
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self._data.size != 1:
             raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; "
                              "use (t == u).all() or .any() (== compares element-wise, as in PyTorch), "
                              "or `t is u` to ask whether two tensors are the same object")
-        return bool(self.data.reshape(()).item())
+        return bool(self._data.reshape(()).item())
 
     def __float__(self) -> float:
         return float(self.item())
@@ -456,10 +467,96 @@ class Tensor:
                      create_graph=create_graph, inputs=None)
 
 
+class DataView(np.ndarray):
+    """``Tensor.data`` on the CPU: a NumPy view of the tensor's memory with PyTorch's in-place methods.
+
+    It is an ``np.ndarray`` in every other way; NumPy operations on it return
+    plain arrays.  Its in-place methods (``clamp_``, ``normal_``, ``uniform_``,
+    ``fill_``, ``zero_``, ``copy_``, ``add_``, ``sub_``, ``mul_``, ``div_``) write
+    the tensor's memory as the tensor's own methods do under ``no_grad`` and
+    return the view, so ``p.data.clamp_(-c, c)`` (WGAN's weight clipping) and
+    ``m.weight.data.normal_(0.0, 0.02)`` (DCGAN's initialisation) read as in
+    PyTorch.  Every write bumps the memory's version (:func:`bump_version`): a
+    graph that saved the old values refuses to backward, where PyTorch, whose
+    ``.data`` escapes its version counter, would give a wrong gradient.
+    """
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if out is None and any(isinstance(x, Tensor) for x in inputs):
+            return NotImplemented                # ``p.data - lr * p.grad``: the Tensor's operator answers
+        # ``p.data -= lr * p.grad`` writes in place, as in PyTorch (where ``.data`` is outside the graph)
+        plain = tuple(x.view(np.ndarray) if isinstance(x, DataView) else x._data if isinstance(x, Tensor) else x
+                      for x in inputs)
+        if out is not None:
+            kwargs["out"] = tuple(o.view(np.ndarray) if isinstance(o, DataView) else o for o in out)
+        result = getattr(ufunc, method)(*plain, **kwargs)
+        if out is None:
+            return result
+        for o in out:                            # ``p.data -= x``: an in-place write into a tensor's memory
+            if isinstance(o, DataView):
+                bump_version(o)
+        return out[0] if len(out) == 1 else out
+
+    def _inplace(self, name: str, *args, **kwargs) -> "DataView":
+        with no_grad():
+            getattr(Tensor(self.view(np.ndarray)), name)(*args, **kwargs)
+        return self
+
+    def clamp_(self, min=None, max=None):
+        return self._inplace("clamp_", min, max)
+
+    clip_ = clamp_
+
+    def normal_(self, mean=0.0, std=1.0):
+        return self._inplace("normal_", mean, std)
+
+    def uniform_(self, a=0.0, b=1.0):
+        return self._inplace("uniform_", a, b)
+
+    def fill_(self, value):
+        return self._inplace("fill_", value)
+
+    def zero_(self):
+        return self._inplace("zero_")
+
+    def copy_(self, src):
+        return self._inplace("copy_", src.view(np.ndarray) if isinstance(src, DataView) else src)
+
+    def add_(self, other, alpha=1):
+        return self._inplace("add_", other, alpha=alpha)
+
+    def sub_(self, other, alpha=1):
+        return self._inplace("sub_", other, alpha=alpha)
+
+    def mul_(self, other):
+        return self._inplace("mul_", other)
+
+    def div_(self, other):
+        return self._inplace("div_", other)
+
+    # ``p.data -= lr * p.grad``: Python asks these first, before NumPy would defer to the Tensor operand
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+
 def _checked_data(t: Tensor, value: Any):
     """The array for ``t.data = value``: a Tensor's array, or an array like ``t``'s; anything else is refused."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value._data
+    elif isinstance(value, DataView):
+        if _same_memory(value, t._data):
+            return t._data                       # ``p.data -= x`` wrote in place and hands the view back
+        value = value.view(np.ndarray)
     elif isinstance(value, np.generic):
         value = np.asarray(value)
     if not (isinstance(value, np.ndarray) or get_array_module(value) is not np):
@@ -478,6 +575,12 @@ def _checked_data(t: Tensor, value: Any):
     return value
 
 
+def _same_memory(a, b) -> bool:
+    """Whether arrays ``a`` and ``b`` are the same values in the same memory (same start, shape and strides)."""
+    return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
+            and a.strides == b.strides and a.dtype == b.dtype)
+
+
 def _as_tensor(value: Any, like: Tensor) -> Tensor:
     """Wrap a Python/NumPy scalar or array as a constant Tensor beside ``like``.
 
@@ -485,7 +588,7 @@ def _as_tensor(value: Any, like: Tensor) -> Tensor:
     """
     if isinstance(value, Tensor):
         return value
-    xp = get_array_module(like.data)
+    xp = get_array_module(like._data)
     if isinstance(value, (int, float, bool)) or (np.isscalar(value) and not isinstance(value, str)):
         dtype = like.dtype if like.dtype.kind == "f" else None
         return Tensor(scalar_constant(value, dtype, xp))      # cached on the GPU: no copy per use
@@ -495,12 +598,12 @@ def _as_tensor(value: Any, like: Tensor) -> Tensor:
 
 def _initial_grad(op: str, y: Tensor, grad: Any) -> Tensor:
     if grad is None:
-        if y.data.size != 1:
+        if y._data.size != 1:
             raise RuntimeError(
                 f"{op}: grad can be implicitly created only for scalar outputs; "
                 f"got an output of shape {y.shape}: pass grad (dL/d output) of that shape")
-        xp = get_array_module(y.data)
-        return Tensor(xp.ones_like(y.data))
+        xp = get_array_module(y._data)
+        return Tensor(xp.ones_like(y._data))
     g = grad if isinstance(grad, Tensor) else _as_tensor(grad, y)
     if g.shape != y.shape:
         raise ValueError(f"{op}: grad has shape {g.shape} but the output has shape {y.shape}")
@@ -575,7 +678,7 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
     results: dict[int, Tensor] = {}
     # Memory that a leaf's new .grad must not share: the root gradients (the caller's
     # arrays) and, as the pass goes on, the leaves' gradients (see _add_to_leaf_grad).
-    claimed = {id(_memory_owner(g.data)) for g in root_grads}
+    claimed = {id(_memory_owner(g._data)) for g in root_grads}
     for r, g in zip(roots, root_grads):
         if r.grad_fn is not None:
             key = id(r.grad_fn)
@@ -653,15 +756,15 @@ def _add_to_leaf_grad(t: Tensor, g: Tensor, create_graph: bool, claimed: set[int
         t.grad = g if t.grad is None else t.grad + g       # graph nodes: zero_grads replaces them
         return
     if t.grad is not None:
-        claimed.discard(id(_memory_owner(t.grad.data)))     # freed now: its id may be reused
+        claimed.discard(id(_memory_owner(t.grad._data)))     # freed now: its id may be reused
         t.grad = t.grad + g.detach()
         return
-    a = g.data
+    a = g._data
     owner = id(_memory_owner(a))
     shared = owner in claimed or not getattr(a.flags, "writeable", True) or any(
         st == 0 and n > 1 for st, n in zip(a.strides, a.shape))
     t.grad = Tensor(a.copy()) if shared else g.detach()
-    claimed.add(id(_memory_owner(t.grad.data)))
+    claimed.add(id(_memory_owner(t.grad._data)))
 
 
 def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False,
@@ -729,7 +832,7 @@ def zero_grads(tensors: Iterable[Tensor], set_to_none: bool = True) -> None:
             continue
         if set_to_none:
             t.grad = None
-        elif g.grad_fn is not None or g.requires_grad or not getattr(g.data.flags, "writeable", True):
-            t.grad = Tensor(get_array_module(g.data).zeros_like(g.data))
+        elif g.grad_fn is not None or g.requires_grad or not getattr(g._data.flags, "writeable", True):
+            t.grad = Tensor(get_array_module(g._data).zeros_like(g._data))
         else:
-            g.data.fill(0)  # the leaf's own array (see _add_to_leaf_grad)
+            g._data.fill(0)  # the leaf's own array (see _add_to_leaf_grad)

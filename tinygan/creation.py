@@ -43,7 +43,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, device: An
     """
     device = normalize_device(device)
     if isinstance(data, Tensor):
-        data = data.data
+        data = data._data
     if hasattr(data, "__array__") and not isinstance(data, np.ndarray) and not is_cupy_array(data):
         data = np.asarray(data)  # e.g. a PyTorch CPU tensor
     if is_cupy_array(data) or isinstance(data, np.ndarray):
@@ -88,11 +88,11 @@ def rand(*size, dtype=None, device="cpu", requires_grad=False, generator=None) -
 
 
 def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
-    return Tensor(get_array_module(t.data).zeros_like(t.data), requires_grad=requires_grad)
+    return Tensor(get_array_module(t._data).zeros_like(t._data), requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, requires_grad=False) -> Tensor:
-    return Tensor(get_array_module(t.data).ones_like(t.data), requires_grad=requires_grad)
+    return Tensor(get_array_module(t._data).ones_like(t._data), requires_grad=requires_grad)
 
 
 def empty(*size, dtype=None, device="cpu", requires_grad=False) -> Tensor:
@@ -114,7 +114,7 @@ def full(size, fill_value, dtype=None, device="cpu", requires_grad=False) -> Ten
 
 def full_like(t: Tensor, fill_value, dtype=None, requires_grad=False) -> Tensor:
     """``t``'s shape and device, filled with ``fill_value`` (dtype: ``t``'s unless given)."""
-    xp = get_array_module(t.data)
+    xp = get_array_module(t._data)
     return Tensor(xp.full(t.shape, fill_value, dtype=np.dtype(dtype or t.dtype)), requires_grad=requires_grad)
 
 

@@ -295,15 +295,15 @@ class BatchNormTrain(Function):
         gamma = self.inputs[1] if self.affine else None
         if not is_grad_enabled():
             # Plain backward: the array kernel, dx = gamma invstd / M (M g - sum g - xhat sum(g xhat)).
-            gamma_data = None if gamma is None else gamma.data
+            gamma_data = None if gamma is None else gamma._data
             if self.allreduce is not None:
-                dx, dgamma, dbeta = _bn.batch_norm_sync_backward(g.data, x.data, self.mean, self.invstd,
+                dx, dgamma, dbeta = _bn.batch_norm_sync_backward(g._data, x._data, self.mean, self.invstd,
                                                                  gamma_data, self.count, self.allreduce)
             elif self.xhat is None:
-                dx, dgamma, dbeta = _bn.batch_norm_train_backward(g.data, x.data, self.mean, self.invstd,
+                dx, dgamma, dbeta = _bn.batch_norm_train_backward(g._data, x._data, self.mean, self.invstd,
                                                                   gamma_data)
             else:
-                dx, dgamma, dbeta = _bn.batch_norm_backward(g.data, self.xhat, self.invstd, gamma_data)
+                dx, dgamma, dbeta = _bn.batch_norm_backward(g._data, self.xhat, self.invstd, gamma_data)
             grads = (Tensor(dx),)
             return grads + ((Tensor(dgamma), Tensor(dbeta)) if self.affine else ())
         if self.allreduce is not None:
@@ -355,8 +355,8 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor | None = Non
     if (weight is None) != (bias is None):
         raise ValueError(f"{op}: pass both weight and bias, or neither")
     cs = _bn.channel_shape(x.ndim, c)
-    rm = running_mean.data if isinstance(running_mean, Tensor) else running_mean
-    rv = running_var.data if isinstance(running_var, Tensor) else running_var
+    rm = running_mean._data if isinstance(running_mean, Tensor) else running_mean
+    rv = running_var._data if isinstance(running_var, Tensor) else running_var
     if training or rm is None:
         m = x.numel() // c
         if training and m <= 1:
@@ -372,7 +372,7 @@ def batch_norm(x: Tensor, running_mean, running_var, weight: Tensor | None = Non
             rv += (mom * fn.var * (m / (m - 1))).astype(rv.dtype, copy=False)
         return y
     # Evaluation: a per-channel affine map with constant statistics.
-    xp = get_array_module(x.data)
+    xp = get_array_module(x._data)
     invstd = 1 / xp.sqrt(rv.astype(x.dtype, copy=False) + x.dtype.type(eps))
     y = (x - Tensor(rm.astype(x.dtype, copy=False).reshape(cs))) * Tensor(invstd.reshape(cs))
     if weight is not None:
@@ -414,7 +414,6 @@ class LeakyReLU(Function):
     the graph holds anyway, so forward writes y alone (as PyTorch's in-place
     LeakyReLU, DCGAN's, keeps its output); otherwise forward keeps a mask.
     """
-
     saved_inputs = ()   # backward reads the mask saved by forward, or the output (checked by saved_output)
 
     def __init__(self, slope: float):
@@ -429,13 +428,13 @@ class LeakyReLU(Function):
 
     def backward(self, g):
         if self.mask is None:                   # NumPy, slope >= 0: s from the output
-            y = self.saved_output().data
+            y = self.saved_output()._data
             if not is_grad_enabled():
-                return Tensor(_act.leaky_relu_backward_from_output(g.data, y, self.slope))
+                return Tensor(_act.leaky_relu_backward_from_output(g._data, y, self.slope))
             return g * Tensor(_act.leaky_relu_scale_from_output(y, self.slope, g.dtype))
         if not is_grad_enabled():
             # Plain backward: dx = g * s in one pass (one fused kernel on the GPU).
-            return Tensor(_act.leaky_relu_backward(g.data, self.mask, self.slope))
+            return Tensor(_act.leaky_relu_backward(g._data, self.mask, self.slope))
         # create_graph=True: the same product as a graph node, linear in g.
         return g * Tensor(_act.leaky_relu_scale(self.mask, self.slope, g.dtype))
 
@@ -482,7 +481,7 @@ class Softplus(Function):
 
     def backward(self, g):
         if not is_grad_enabled():           # plain backward: g sigma(x) on arrays, no graph nodes
-            return Tensor(g.data * _sigmoid_array(self.inputs[0].data))
+            return Tensor(g._data * _sigmoid_array(self.inputs[0]._data))
         return g * Sigmoid()(self.inputs[0])
 
 
@@ -521,7 +520,7 @@ def softmax(x: Tensor, dim: int = -1) -> Tensor:
 
 def _check_pair(op: str, a: Tensor, b: Tensor, names=("input", "target")) -> Tensor:
     if not isinstance(b, Tensor):
-        b = Tensor(get_array_module(a.data).asarray(b, dtype=a.dtype))
+        b = Tensor(get_array_module(a._data).asarray(b, dtype=a.dtype))
     if a.shape != b.shape:
         raise ValueError(f"{op}: {names[0]} of shape {a.shape} and {names[1]} of shape {b.shape} must match")
     return b
@@ -606,13 +605,13 @@ class BCEWithLogits(Function):
     def backward(self, g):
         x, t = self.inputs
         if not is_grad_enabled():
-            gd = self._scale(g.data, x.data)
-            gx = Tensor(gd * (_sigmoid_array(x.data) - t.data)) if self.needs_input_grad[0] else None
-            gt = Tensor(-gd * x.data) if self.needs_input_grad[1] else None
+            gd = self._scale(g._data, x._data)
+            gx = Tensor(gd * (_sigmoid_array(x._data) - t._data)) if self.needs_input_grad[0] else None
+            gt = Tensor(-gd * x._data) if self.needs_input_grad[1] else None
             if gx is not None and gx.shape != x.shape:
-                gx = Tensor(get_array_module(x.data).broadcast_to(gx.data, x.shape).copy())
+                gx = Tensor(get_array_module(x._data).broadcast_to(gx._data, x.shape).copy())
             if gt is not None and gt.shape != t.shape:
-                gt = Tensor(get_array_module(t.data).broadcast_to(gt.data, t.shape).copy())
+                gt = Tensor(get_array_module(t._data).broadcast_to(gt._data, t.shape).copy())
             return gx, gt
         gs = g if self.reduction == "none" else g * (1.0 / x.numel()) if self.reduction == "mean" else g
         gx = gs * (Sigmoid()(x) - t) if self.needs_input_grad[0] else None
@@ -638,8 +637,8 @@ def cross_entropy(logits: Tensor, target, reduction: str = "mean") -> Tensor:
     """-log softmax(logits)[target] for logits (N, K) and integer targets (N,)."""
     op = "cross_entropy"
     _check_float(op, input=logits)
-    t = target.data if isinstance(target, Tensor) else target
-    xp = get_array_module(logits.data)
+    t = target._data if isinstance(target, Tensor) else target
+    xp = get_array_module(logits._data)
     t = xp.asarray(t)
     if logits.ndim != 2 or t.shape != (logits.shape[0],) or t.dtype.kind not in "iu":
         raise ValueError(f"{op}: expected logits (N, K) and integer targets (N,), got {logits.shape} "
@@ -671,7 +670,7 @@ def embedding(indices, weight: Tensor) -> Tensor:
 
     Backward scatter-adds into the rows used (a repeated index gets the sum).
     """
-    idx = indices.data if isinstance(indices, Tensor) else get_array_module(weight.data).asarray(indices)
+    idx = indices._data if isinstance(indices, Tensor) else get_array_module(weight._data).asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got dtype {idx.dtype}")
     # Range check on host arrays only (on a GPU it would cost a device-to-host sync per call).
@@ -683,8 +682,8 @@ def embedding(indices, weight: Tensor) -> Tensor:
 
 def one_hot(indices, num_classes: int, dtype=np.float32, like: Tensor | None = None) -> Tensor:
     """A constant (N, num_classes) one-hot matrix for integer labels (N,)."""
-    idx = indices.data if isinstance(indices, Tensor) else indices
-    xp = get_array_module(idx, None if like is None else like.data)
+    idx = indices._data if isinstance(indices, Tensor) else indices
+    xp = get_array_module(idx, None if like is None else like._data)
     idx = xp.asarray(idx)
     out = xp.zeros((idx.shape[0], num_classes), dtype=dtype)
     out[xp.arange(idx.shape[0]), idx] = 1
@@ -776,7 +775,7 @@ def pad(x: Tensor, pad, mode: str = "constant", value: float | None = None) -> T
         raise ValueError(f"{op}: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
     if value not in (None, 0, 0.0):
         raise ValueError(f"{op}: value is only used by mode='constant', got value={value} with mode={mode!r}")
-    xp = get_array_module(x.data)
+    xp = get_array_module(x._data)
     for d, (lo, hi) in enumerate(pairs):
         if lo == hi == 0:
             continue
@@ -861,7 +860,7 @@ def interpolate(x: Tensor, size=None, scale_factor=None, mode: str = "nearest", 
     out, scales = _interp_sizes(op, x, size, scale_factor)
     if recompute_scale_factor:
         scales = (None,) * len(out)
-    xp = get_array_module(x.data)
+    xp = get_array_module(x._data)
     if mode == "nearest":
         if align_corners is not None:
             raise ValueError(f"{op}: align_corners only applies to mode 'bilinear', not 'nearest'")

@@ -266,7 +266,7 @@ class ReLU(Function):
     def backward(self, g):
         # Linear in g with a constant mask: its own derivative w.r.t. g is itself,
         # and the second derivative w.r.t. x is zero (almost everywhere).
-        y = self.saved_output().data
+        y = self.saved_output()._data
         return g * _const((y > 0).astype(g.dtype))
 
 
@@ -557,7 +557,7 @@ class Norm2(Function):
         (x,) = self.inputs
         keep = _keepdims_shape(x.shape, self.axis)
         y = self.saved_output().reshape(keep)                        # (..., 1, ...)
-        y_safe = y + _const((y.data == 0).astype(y.dtype))           # y, or 1 where y = 0 (and x = 0 there)
+        y_safe = y + _const((y._data == 0).astype(y.dtype))           # y, or 1 where y = 0 (and x = 0 there)
         return BroadcastTo(x.shape)(g.reshape(keep)) * x / y_safe
 
 
@@ -738,8 +738,8 @@ class TensorMethods:
             return NotImplemented                     # t == None is False, as in PyTorch
         other = _as_tensor(other, self)
         _check_same_device(name, (self, other))
-        _check_broadcast(name, self.data, other.data)
-        return Tensor(op(self.data, other.data))
+        _check_broadcast(name, self._data, other._data)
+        return Tensor(op(self._data, other._data))
 
     def __lt__(self, other):
         return self._compare(other, lambda a, b: a < b, "lt")
@@ -783,17 +783,17 @@ class TensorMethods:
     def __invert__(self):
         if self.dtype.kind not in "biu":
             raise TypeError(f"invert: ~ needs a bool or integer tensor, got dtype {self.dtype}")
-        return Tensor(~self.data)
+        return Tensor(~self._data)
 
     def equal(self, other) -> bool:
         """True when ``other`` has this shape and equal values (``torch.equal``)."""
         return isinstance(other, Tensor) and self.shape == other.shape and bool((self == other).all())
 
     def all(self) -> "Tensor":
-        return Tensor(get_array_module(self.data).asarray(self.data.all()))
+        return Tensor(get_array_module(self._data).asarray(self._data.all()))
 
     def any(self) -> "Tensor":
-        return Tensor(get_array_module(self.data).asarray(self.data.any()))
+        return Tensor(get_array_module(self._data).asarray(self._data.any()))
 
     # --- device and dtype -----------------------------------------------------
     def to(self, device: Any = None, dtype: Any = None) -> "Tensor":
@@ -812,7 +812,7 @@ class TensorMethods:
             out = ToDevice(normalize_device(device))(out)
         if dtype is not None and np.dtype(dtype) != out.dtype:
             if np.dtype(dtype).kind != "f":
-                return Tensor(out.data.astype(np.dtype(dtype)))
+                return Tensor(out._data.astype(np.dtype(dtype)))
             out = AsType(np.dtype(dtype))(out)
         return out
 
@@ -1080,13 +1080,13 @@ class TensorMethods:
 
     def log_softmax(self, dim: int = -1) -> "Tensor":
         """x - log sum_dim exp x; the row max is subtracted first, as a constant (it cancels)."""
-        shift = Tensor(self.data.max(axis=dim, keepdims=True))    # (..., 1, ...)
+        shift = Tensor(self._data.max(axis=dim, keepdims=True))    # (..., 1, ...)
         z = self - shift
         return z - z.exp().sum(axis=dim, keepdims=True).log()
 
     def softmax(self, dim: int = -1) -> "Tensor":
         """e^x / sum_dim e^x, with the row max subtracted first (a constant: it cancels)."""
-        e = (self - Tensor(self.data.max(axis=dim, keepdims=True))).exp()
+        e = (self - Tensor(self._data.max(axis=dim, keepdims=True))).exp()
         return e / e.sum(axis=dim, keepdims=True)
 
     # --- in-place updates -----------------------------------------------------
@@ -1163,7 +1163,7 @@ class TensorMethods:
             _check_leaf("copy_", self)
             new = Overwrite(0)(_shadow(self)) + src_t.expand(self.shape)
             return _adopt(self, "copy_", new)
-        values = src_t.data
+        values = src_t._data
 
         def write(a):
             _check_fits("copy_", self, values)
@@ -1181,7 +1181,7 @@ class TensorMethods:
             return
         a = _writable("setitem", self)
         try:
-            a[index] = v.data
+            a[index] = v._data
         except (ValueError, IndexError, TypeError) as e:
             raise type(e)(f"setitem: cannot assign a value of shape {v.shape} to index {index!r} of a tensor of "
                           f"shape {self.shape}: {e}") from None
@@ -1200,9 +1200,9 @@ def _is_dtype(x) -> bool:
 def _index(index):
     """An index with Tensors replaced by their arrays (boolean masks, integer index tensors)."""
     if isinstance(index, Tensor):
-        return index.data
+        return index._data
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
     return index
 
 
@@ -1240,8 +1240,8 @@ def _values_indices(x: Tensor, op: str, dim: int, keepdim: bool) -> ValuesIndice
     if x.ndim == 0:
         return ValuesIndices(x, Tensor(np.zeros((), dtype=np.int64)))
     d = dim % x.ndim
-    xp = get_array_module(x.data)
-    idx = getattr(x.data, "arg" + op)(axis=d)                # (reduced shape)
+    xp = get_array_module(x._data)
+    idx = getattr(x._data, "arg" + op)(axis=d)                # (reduced shape)
     reduced = x.shape[:d] + x.shape[d + 1:]
     index = []
     for i, n in enumerate(x.shape):                          # broadcastable aranges, idx at dim d
@@ -1260,12 +1260,12 @@ def _values_indices(x: Tensor, op: str, dim: int, keepdim: bool) -> ValuesIndice
 def _arg(x: Tensor, op: str, axis, keepdim: bool) -> Tensor:
     if isinstance(axis, tuple):
         raise TypeError(f"{op}: dim must be an int or None, got {axis!r}")
-    idx = getattr(x.data, op)(axis=axis)
+    idx = getattr(x._data, op)(axis=axis)
     if keepdim and axis is not None:
         idx = get_array_module(idx).expand_dims(idx, axis)
     elif keepdim:
         idx = idx.reshape((1,) * x.ndim)
-    return Tensor(get_array_module(x.data).asarray(idx).astype(np.int64))
+    return Tensor(get_array_module(x._data).asarray(idx).astype(np.int64))
 
 
 # --- in-place machinery ---------------------------------------------------------------
@@ -1286,7 +1286,7 @@ def _records_graph(name: str, t: Tensor, other: Tensor | None = None) -> bool:
 
 def _shadow(t: Tensor) -> Tensor:
     """A stand-in for ``t`` before an in-place op: its array and its place in the graph."""
-    s = Tensor(t.data)
+    s = Tensor(t._data)
     s.requires_grad, s.grad_fn = t.requires_grad, t.grad_fn
     return s
 
@@ -1306,9 +1306,9 @@ def _adopt(t: Tensor, name: str, new: Tensor) -> Tensor:
             raise TypeError(f"{name}: result type {new.dtype} can't be cast to the desired output type {t.dtype}")
         new = new.to(dtype=t.dtype)
     version = t._version + 1
-    t._set_data(new.data)
+    t._set_data(new._data)
     t.requires_grad, t.grad_fn = new.requires_grad, new.grad_fn
-    bump_version(t.data, to=version)
+    bump_version(t._data, to=version)
     if new.grad_fn is not None:
         new.grad_fn._out_version = version
     return t
@@ -1316,7 +1316,7 @@ def _adopt(t: Tensor, name: str, new: Tensor) -> Tensor:
 
 def _writable(name: str, t: Tensor):
     """``t``'s array, if it can be written in place."""
-    a = t.data
+    a = t._data
     if any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape)):
         raise RuntimeError(f"{name}: unsupported operation: more than one element of the written-to tensor refers "
                            f"to a single memory location (a broadcast view of shape {t.shape}, as expand() makes). "
@@ -1363,12 +1363,12 @@ def _inplace_binary(t: Tensor, name: str, other, alpha, graph_op) -> Tensor:
     if _records_graph(name, t, o):
         return _adopt(t, name, graph_op(_shadow(t), o))
     a = _writable(name, t)
-    _check_fits(name, t, o.data)
+    _check_fits(name, t, o._data)
     xp = get_array_module(a)
     try:
-        getattr(xp, _UFUNCS[name])(a, o.data, out=a, casting="same_kind")
+        getattr(xp, _UFUNCS[name])(a, o._data, out=a, casting="same_kind")
     except TypeError:                              # NumPy's UFuncTypeError: an int tensor /= 2, say
-        result = np.result_type(a.dtype, o.data.dtype) if name != "div_" else np.result_type(a.dtype, np.float32)
+        result = np.result_type(a.dtype, o._data.dtype) if name != "div_" else np.result_type(a.dtype, np.float32)
         raise TypeError(f"{name}: result type {result} can't be cast to the desired output type {a.dtype}; "
                         f"use the out-of-place form (t = t {_SYMBOLS[name]} x), which keeps the wider type") from None
     bump_version(a)

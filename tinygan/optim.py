@@ -36,14 +36,14 @@ class _FlatState:
         self.ids = tuple(id(p) for p in params)
         offsets, total = {}, 0
         for p in params:
-            offsets[id(p)] = (total, total + p.data.size, p.shape)
-            total += p.data.size
+            offsets[id(p)] = (total, total + p._data.size, p.shape)
+            total += p._data.size
         self.buffers = {n: np.zeros(total, dtype=self.dtype) for n in names}
         self.views = {pid: {n: buf[s:e].reshape(shape) for n, buf in self.buffers.items()}
                       for pid, (s, e, shape) in offsets.items()}
 
     def covers(self, p) -> bool:
-        return id(p) in self.views and p.data.dtype == self.dtype
+        return id(p) in self.views and p._data.dtype == self.dtype
 
     def adopt(self, p, state: dict, name: str):
         """``state[name]`` as a view of this buffer: zeros when new, else the old values copied in."""
@@ -60,13 +60,13 @@ class _FlatState:
 
 def _fast(p, g) -> bool:
     """The CPU multi-parameter path applies: a C-contiguous NumPy parameter (and gradient on the host)."""
-    return get_array_module(p.data) is np and p.data.flags.c_contiguous and get_array_module(g) is np
+    return get_array_module(p._data) is np and p._data.flags.c_contiguous and get_array_module(g) is np
 
 
 def _follow_device(state: dict, p) -> None:
     """Move a parameter's state arrays to the parameter's device (after ``Module.to``), in place."""
     for k, v in state.items():
-        if hasattr(v, "shape") and get_array_module(v) is not get_array_module(p.data):
+        if hasattr(v, "shape") and get_array_module(v) is not get_array_module(p._data):
             state[k] = to_device(v, p.device)
 
 
@@ -165,14 +165,14 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                g = p.grad.data
-                if get_array_module(g) is not get_array_module(p.data):
+                g = p.grad._data
+                if get_array_module(g) is not get_array_module(p._data):
                     raise ValueError(f"{type(self).__name__}.step: gradient on a different device from its "
                                      f"parameter of shape {p.shape}")
-                if g.dtype != p.data.dtype:
+                if g.dtype != p._data.dtype:
                     # e.g. a float64 gradient on a float32 parameter: step in the parameter's dtype, the same
                     # on both devices (the fused CUDA kernels take one dtype; NumPy would cast in place)
-                    g = g.astype(p.data.dtype)
+                    g = g.astype(p._data.dtype)
                 state = self.state.setdefault(id(p), {})
                 _follow_device(state, p)
                 if self._state_names and _fast(p, g):
@@ -180,7 +180,7 @@ class Optimizer:
                 else:
                     self._update(group, p, g, state)
             if batch:
-                flat = self._flat_state(index, group, batch[0][0].data.dtype)
+                flat = self._flat_state(index, group, batch[0][0]._data.dtype)
                 slow = [item for item in batch if not flat.covers(item[0])]
                 for p, g, state in slow:
                     self._update(group, p, g, state)
@@ -193,8 +193,8 @@ class Optimizer:
 
     def _flat_state(self, index: int, group: dict, dtype) -> _FlatState:
         """The flat buffers of group ``index`` (rebuilt when its parameters changed)."""
-        params = [p for p in group["params"] if get_array_module(p.data) is np and p.data.dtype == dtype
-                  and p.data.flags.c_contiguous]
+        params = [p for p in group["params"] if get_array_module(p._data) is np and p._data.dtype == dtype
+                  and p._data.flags.c_contiguous]
         names = self._state_names_for(group)
         flat = self._flat.get(index)
         if flat is None or flat.ids != tuple(id(p) for p in params) or flat.dtype != np.dtype(dtype) \
@@ -270,13 +270,13 @@ class Adam(Optimizer):
 
     def _update(self, group, p, g, state):
         if not state:
-            xp = get_array_module(p.data)
+            xp = get_array_module(p._data)
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)       # m
-            state["exp_avg_sq"] = xp.zeros_like(p.data)    # v
+            state["exp_avg"] = xp.zeros_like(p._data)       # m
+            state["exp_avg_sq"] = xp.zeros_like(p._data)    # v
         state["step"] += 1
         b1, b2 = group["betas"]
-        _k.adam_step_(p.data, g, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=b1, beta2=b2,
+        _k.adam_step_(p._data, g, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=b1, beta2=b2,
                       eps=group["eps"], step=state["step"], weight_decay=group["weight_decay"])
 
     def _update_many(self, group, batch, flat):
@@ -288,7 +288,7 @@ class Adam(Optimizer):
             state["step"] += 1
             steps.append(state["step"])
         b1, b2 = group["betas"]
-        _k.adam_multi_([p.data for p, _, _ in batch], [g for _, g, _ in batch], ms, vs, steps, lr=group["lr"],
+        _k.adam_multi_([p._data for p, _, _ in batch], [g for _, g, _ in batch], ms, vs, steps, lr=group["lr"],
                        beta1=b1, beta2=b2, eps=group["eps"], weight_decay=group["weight_decay"])
 
 
@@ -306,7 +306,7 @@ class SGD(Optimizer):
 
     def _update(self, group, p, g, state):
         first = "momentum_buffer" not in state
-        buf = _k.sgd_step_(p.data, g, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
+        buf = _k.sgd_step_(p._data, g, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
                            dampening=group["dampening"], weight_decay=group["weight_decay"],
                            nesterov=group["nesterov"], first=first)
         if buf is not None:
@@ -328,7 +328,7 @@ class SGD(Optimizer):
                 bufs.append(view)
             else:
                 bufs.append(None)
-        _k.sgd_multi_([p.data for p, _, _ in batch], [g for _, g, _ in batch], bufs, lr=group["lr"],
+        _k.sgd_multi_([p._data for p, _, _ in batch], [g for _, g, _ in batch], bufs, lr=group["lr"],
                       momentum=momentum, dampening=group["dampening"], weight_decay=group["weight_decay"],
                       nesterov=group["nesterov"], first=first)
 
@@ -343,15 +343,15 @@ class RMSprop(Optimizer):
 
     def _update(self, group, p, g, state):
         if not state:
-            xp = get_array_module(p.data)
+            xp = get_array_module(p._data)
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p._data)
             if group["momentum"] > 0:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p._data)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p._data)
         state["step"] += 1
-        _k.rmsprop_step_(p.data, g, state["square_avg"], state.get("momentum_buffer"), state.get("grad_avg"),
+        _k.rmsprop_step_(p._data, g, state["square_avg"], state.get("momentum_buffer"), state.get("grad_avg"),
                          lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
                          weight_decay=group["weight_decay"], momentum=group["momentum"],
                          centered=group["centered"])
@@ -370,7 +370,7 @@ class RMSprop(Optimizer):
             for n in arrays:
                 arrays[n].append(flat.adopt(p, state, n) if n in names else None)
             state["step"] += 1
-        _k.rmsprop_multi_([p.data for p, _, _ in batch], [g for _, g, _ in batch], arrays["square_avg"],
+        _k.rmsprop_multi_([p._data for p, _, _ in batch], [g for _, g, _ in batch], arrays["square_avg"],
                           arrays["momentum_buffer"], arrays["grad_avg"], lr=group["lr"], alpha=group["alpha"],
                           eps=group["eps"], weight_decay=group["weight_decay"], momentum=group["momentum"],
                           centered=group["centered"])

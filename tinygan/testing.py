@@ -92,11 +92,11 @@ def _projections(outs: list[Tensor], seed: int) -> list:
     rng = np.random.default_rng(seed)
     proj = []
     for o in outs:
-        if o.data.size == 1 and len(outs) == 1:
+        if o._data.size == 1 and len(outs) == 1:
             proj.append(None)
         else:
             r = rng.standard_normal(o.shape)
-            proj.append(get_array_module(o.data).asarray(r.astype(o.dtype)))
+            proj.append(get_array_module(o._data).asarray(r.astype(o.dtype)))
     return proj
 
 
@@ -114,7 +114,7 @@ def _project(outs: list[Tensor], proj: list, r_tensors: Sequence[Tensor] | None 
 
 
 def _scalar(t: Tensor) -> float:
-    return float(to_numpy(t.data).astype(np.float64).reshape(()))
+    return float(to_numpy(t._data).astype(np.float64).reshape(()))
 
 
 def numerical_grad(f: Callable[[], float], x: Tensor, eps: float = 1e-6) -> np.ndarray:
@@ -127,7 +127,7 @@ def numerical_grad(f: Callable[[], float], x: Tensor, eps: float = 1e-6) -> np.n
 
     Returns a float64 NumPy array of ``x``'s shape.
     """
-    data = x.data
+    data = x._data
     xp = get_array_module(data)
     original = data
     work = data.copy()  # a writeable, contiguous buffer of our own
@@ -216,7 +216,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6, 
         if a is not None and (a.shape != x.shape or a.dtype != x.dtype):
             raise AssertionError(f"{who}: gradient of input {i} has shape {a.shape} and dtype {a.dtype}, "
                                  f"but the input has shape {x.shape} and dtype {x.dtype}")
-        a_np = np.zeros(x.shape) if a is None else to_numpy(a.data).astype(np.float64)
+        a_np = np.zeros(x.shape) if a is None else to_numpy(a._data).astype(np.float64)
         n_np = numerical_grad(f, x, eps)
         _compare(who, f"gradient of input {i}", a_np, n_np, atol, rtol, x.shape, x.dtype)
     return True
@@ -258,9 +258,9 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e
     r_tensors = []
     for o in outs:
         r = rng.standard_normal(o.shape).astype(o.dtype)
-        r_tensors.append(Tensor(get_array_module(o.data).asarray(r), requires_grad=check_grad_outputs))
-    proj = [t.data for t in r_tensors]
-    vs = [Tensor(get_array_module(x.data).asarray(rng.standard_normal(x.shape))) for x in xs]
+        r_tensors.append(Tensor(get_array_module(o._data).asarray(r), requires_grad=check_grad_outputs))
+    proj = [t._data for t in r_tensors]
+    vs = [Tensor(get_array_module(x._data).asarray(rng.standard_normal(x.shape))) for x in xs]
 
     def h_of(create_graph: bool):
         outs_ = _outputs(fn(*inputs))
@@ -290,7 +290,7 @@ def gradgradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e
         return 0.0 if value is None else _scalar(value)
 
     for (name, t), a in zip(variables, analytical):
-        a_np = np.zeros(t.shape) if a is None else to_numpy(a.data).astype(np.float64)
+        a_np = np.zeros(t.shape) if a is None else to_numpy(a._data).astype(np.float64)
         n_np = numerical_grad(f, t, eps)
         _compare(who, f"second derivative w.r.t. {name}", a_np, n_np, atol, rtol, t.shape, t.dtype)
     return True

@@ -122,7 +122,7 @@ def walk_layers(cfg: Config, probe_batch: int = 2) -> list[Layer]:
         for net, model in (("G", G), ("D", D)):
             for index, module in model.main._modules.items():
                 layers.append(Layer(net, index, module, (cfg.batch,) + tuple(x.shape[1:]),
-                                    _is_channels_last(x.data)))
+                                    _is_channels_last(x._data)))
                 x = module(x)
     return layers
 
@@ -287,7 +287,7 @@ class _Frameworks:
 
     def tg_like(self, y, a: np.ndarray):
         """A gradient for output ``y`` holding ``a``, laid out as ``y`` is (NHWC views stay NHWC)."""
-        g = self.xp.empty_like(y.data)
+        g = self.xp.empty_like(y._data)
         g[...] = self.xp.asarray(a)
         return Tensor(g)
 
@@ -300,7 +300,7 @@ class _Frameworks:
 def to_host(t) -> np.ndarray:
     """A float64 host copy of a tinygan Tensor, a torch tensor or an array."""
     if isinstance(t, Tensor):
-        t = t.data
+        t = t._data
     elif hasattr(t, "detach"):                          # a torch tensor
         return t.detach().cpu().double().numpy()
     return np.asarray(to_numpy(t), dtype=np.float64)

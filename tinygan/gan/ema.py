@@ -45,7 +45,7 @@ def ema_update_(avg, module, beta: float, t: int) -> None:
     b = ema_decay(beta, t)
     with no_grad():
         for (_, pa), (_, p) in zip(avg.named_parameters(), module.named_parameters()):
-            a, x = pa.data, p.data
+            a, x = pa._data, p._data
             a *= b                                           # theta_ema <- beta_t theta_ema ...
             a += (1.0 - b) * x                               #            ... + (1 - beta_t) theta
         for (_, a), (_, x) in zip(avg.named_buffers(), module.named_buffers()):   # arrays, not Tensors

@@ -100,7 +100,7 @@ def _class_indices(labels, n: int, k: int, like: Tensor, who: str, what: str = "
     """
     if labels is None:
         raise ValueError(f"{who}: pass {what}, integers of shape ({n},) in [0, {k})")
-    arr = labels.data if isinstance(labels, Tensor) else labels
+    arr = labels._data if isinstance(labels, Tensor) else labels
     if get_array_module(arr) is not np:
         return _device_class_indices(arr, n, k, like, who, what)
     check_class_labels(arr, n, k, who, what)
@@ -236,7 +236,7 @@ class _MaxoutFunction(Function):
         return y                                                                  # (N, h)
 
     def backward(self, g):
-        x = self.inputs[0].data
+        x = self.inputs[0]._data
         xp = get_array_module(x)
         n, h = self.y.shape
         win = x.reshape(n, h, self.pieces) == self.y[:, :, None]                 # (N, h, k) the maximal pieces
@@ -424,9 +424,9 @@ class ConditionalDCGANDiscriminator(_LabelInput, DCGANDiscriminator):
         self._check_images(x, self.nc)                                              # before the label maps
         s = self.image_size
         y = self._label_vector(labels, x)                                           # (N, K)
-        xp = get_array_module(y.data)
+        xp = get_array_module(y._data)
         maps = Tensor(xp.ascontiguousarray(                                         # (N, K) -> (N, K, S, S)
-            xp.broadcast_to(y.data[:, :, None, None], y.shape + (s, s))))
+            xp.broadcast_to(y._data[:, :, None, None], y.shape + (s, s))))
         h = cat([x, maps], dim=1)                                                   # (N, nc + K, S, S)
         return self.main(h).reshape(x.shape[0])                                     # (N, 1, 1, 1) -> (N,)
 
@@ -816,7 +816,7 @@ def check_class_labels(labels, n: int, k: int, who: str = "labels", what: str = 
     moving them to the GPU, where their range can no longer be checked
     without a host sync (the trainer's real labels, for one).
     """
-    arr = labels.data if isinstance(labels, Tensor) else labels
+    arr = labels._data if isinstance(labels, Tensor) else labels
     if get_array_module(arr) is not np:
         return
     arr = np.asarray(arr)

@@ -136,6 +136,6 @@ class PackedCopies:
 
     def __call__(self, x: Tensor) -> Tensor:
         m = self.packed.pack
-        xp = get_array_module(x.data)
-        data = xp.repeat(x.data, m, axis=0)                                          # (N M, ...): x_i M times in a row
+        xp = get_array_module(x._data)
+        data = xp.repeat(x._data, m, axis=0)                                          # (N M, ...): x_i M times in a row
         return self.packed(Tensor(to_device(data, x.device)))                        # (N,)

@@ -63,7 +63,7 @@ def gradient_penalty(critic: Callable, real: Tensor, fake: Tensor, weight: float
     eps_host = rng.random((n,) + (1,) * (real.ndim - 1)).astype(real.dtype)   # (N, 1, 1, 1)
     eps = to_device(eps_host, real.device)
     # x_hat: a new leaf on the line between each real and fake sample, (N, C, H, W)
-    x_hat = Tensor(eps * real.data + (1 - eps) * fake.data, requires_grad=True)
+    x_hat = Tensor(eps * real._data + (1 - eps) * fake._data, requires_grad=True)
     scores = _call(critic, x_hat, labels)                                      # (N,)
     (g,) = grad(scores.sum(), x_hat, create_graph=True)                        # (N, C, H, W): row n = dD(x_hat_n)/dx_hat_n
     norm = (_per_sample_sq_norm(g) + NORM_EPS).sqrt()                          # (N,)  ||g_n||_2
@@ -85,12 +85,12 @@ def dragan_penalty(critic: Callable, real: Tensor, weight: float = DRAGAN.gp_wei
     involved, so no gradient reaches G.
     """
     rng = _random.default_generator() if generator is None else generator
-    xp = get_array_module(real.data)
+    xp = get_array_module(real._data)
     n = real.shape[0]
     u = to_device(rng.random(real.shape).astype(real.dtype), real.device)                 # (N, ...) U[0, 1)
     alpha = to_device(rng.random((n,) + (1,) * (real.ndim - 1)).astype(real.dtype), real.device)   # (N, 1, ...)
-    delta = (scale * xp.std(real.data)).astype(real.dtype) * u                                # 0.5 std(x) u
-    x_hat = Tensor(real.data + alpha * delta, requires_grad=True)                             # a new leaf near x
+    delta = (scale * xp.std(real._data)).astype(real.dtype) * u                                # 0.5 std(x) u
+    x_hat = Tensor(real._data + alpha * delta, requires_grad=True)                             # a new leaf near x
     scores = _call(critic, x_hat, labels)                                                      # (N,)
     (g,) = grad(scores.sum(), x_hat, create_graph=True)                                        # (N, ...)
     norm = (_per_sample_sq_norm(g) + NORM_EPS).sqrt()                                          # (N,) ||g_n||_2
@@ -106,7 +106,7 @@ def r1_penalty(critic: Callable, real: Tensor, gamma: float, labels=None) -> Ten
     non-saturating GAN converge locally.  ``labels`` are passed on to a
     conditional critic.
     """
-    x = Tensor(real.data, requires_grad=True)                                   # a leaf with the data's values
+    x = Tensor(real._data, requires_grad=True)                                   # a leaf with the data's values
     scores = _call(critic, x, labels)                                          # (N,)
     (g,) = grad(scores.sum(), x, create_graph=True)                            # (N, ...)
     return (0.5 * gamma) * _per_sample_sq_norm(g).mean()                       # gamma/2 E[||g||^2]
@@ -125,5 +125,5 @@ def weight_clip_(params, c: float) -> None:
     params = params.parameters() if hasattr(params, "parameters") else params
     with no_grad():
         for p in params:
-            xp = get_array_module(p.data)
-            xp.clip(p.data, -c, c, out=p.data)
+            xp = get_array_module(p._data)
+            xp.clip(p._data, -c, c, out=p._data)

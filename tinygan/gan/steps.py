@@ -44,7 +44,7 @@ def grad_sq_sum(params) -> Any:
     total = None
     for p in params:
         if p.grad is not None:
-            s = (p.grad.data * p.grad.data).sum()
+            s = (p.grad._data * p.grad._data).sum()
             total = s if total is None else total + s
     return total if total is not None else np.zeros((), dtype=np.float32)
 
@@ -113,18 +113,18 @@ def d_step(D, opt_d, loss: GANLoss, real: Tensor, fake: Tensor, *, labels=None, 
     if acgan:                                                       # ACGAN: D maximises L_S + L_C
         ac = class_nll(real_cls, labels) + class_nll(fake_cls, labels)   # -L_C = E[-log P(c|x)] + E[-log P(c|G(z,c))]
         err_d = err_d + ac
-        record["Loss_AC_D"] = ac.data
+        record["Loss_AC_D"] = ac._data
     if gp_weight:                                                   # WGAN-GP, DRAGAN: in the critic's loss only
         if gp_at == "perturbed":                                    # DRAGAN: points around the real data
             gp = dragan_penalty(critic, real, weight=gp_weight, generator=rng)
         else:                                                       # WGAN-GP: points between real and fake
             gp = gradient_penalty(critic, real, fake, weight=gp_weight, generator=rng)
         err_d = err_d + gp
-        record["gp"] = gp.data
+        record["gp"] = gp._data
     if r1_gamma:                                                    # R1: gradient penalty on real data
         r1 = r1_penalty(critic, real, r1_gamma)
         err_d = err_d + r1
-        record["r1"] = r1.data
+        record["r1"] = r1._data
     opt_d.zero_grad()
     err_d.backward()
     params = optimizer_params(opt_d)
@@ -133,9 +133,9 @@ def d_step(D, opt_d, loss: GANLoss, real: Tensor, fake: Tensor, *, labels=None, 
     opt_d.step()
     if clip_value:                                                  # WGAN: clip to [-c, c] after each step
         weight_clip_(params, clip_value)
-    record["Loss_D"] = err_d.data
+    record["Loss_D"] = err_d._data
     if stats:
-        record.update(D_x=d_value(loss, real_logits).data, D_G_z1=d_value(loss, fake_logits).data)
+        record.update(D_x=d_value(loss, real_logits)._data, D_G_z1=d_value(loss, fake_logits)._data)
     return record
 
 
@@ -191,14 +191,14 @@ def g_step(D, opt_g, loss: GANLoss, fake: Tensor, *, real: Tensor | None = None,
             fake_logits, q = D(t(fake), return_q=True)              # (N,), {"cat_logits", "cont_mean"}
             info = info_loss(q, codes)                              # L_I = -(lower bound on I(c; G(z, c)))
             err_g = adversarial(fake_logits) + info_lambda * info
-            record["Loss_Info"] = info.data
+            record["Loss_Info"] = info._data
         elif getattr(D, "auxiliary_classifier", False):            # ACGAN: G maximises L_C - L_S
             if labels is None:
                 raise ValueError("g_step: ACGAN's generator is also scored on the class; pass labels=")
             fake_logits, fake_cls = _classified(D, augment)(fake)   # (N,), (N, K)
             ac = class_nll(fake_cls, labels)                        # G's part of -L_C: E[-log P(c|G(z,c))]
             err_g = adversarial(fake_logits) + ac
-            record["Loss_AC_G"] = ac.data
+            record["Loss_AC_G"] = ac._data
         else:
             fake_logits = critic(fake)                              # (N,)  l(G(z))
             err_g = adversarial(fake_logits)                        # L_G, e.g. -E[log D(G(z))]
@@ -207,7 +207,7 @@ def g_step(D, opt_g, loss: GANLoss, fake: Tensor, *, real: Tensor | None = None,
     if stats:
         record["grad_sq_G"] = grad_sq_sum(optimizer_params(opt_g))
     opt_g.step()
-    record["Loss_G"] = err_g.data
+    record["Loss_G"] = err_g._data
     if stats:
-        record["D_G_z2"] = d_value(loss, fake_logits).data
+        record["D_G_z2"] = d_value(loss, fake_logits)._data
     return record

@@ -129,7 +129,7 @@ def unrolled_parameters(D, params: Sequence, opt_d, d_loss: Callable[[], Tensor]
     and so will the returned Tensors.  D itself is not changed.
     """
     kind, hyper, states = _opt_settings(opt_d, params)
-    theta = [Tensor(p.data, requires_grad=True) for p in params]      # theta_D^0: D's values, new leaves
+    theta = [Tensor(p._data, requires_grad=True) for p in params]      # theta_D^0: D's values, new leaves
     for _ in range(int(k)):
         with substituted(D, params, theta):
             loss = d_loss()                                            # L_D(theta_G, theta_D^k)

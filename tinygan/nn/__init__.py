@@ -5,7 +5,7 @@ Weight layouts and ``state_dict`` key names follow PyTorch (conv weight
 ``weight, bias, running_mean, running_var, num_batches_tracked``), so a
 PyTorch state_dict of the same architecture loads one to one.
 """
-from tinygan.nn import init
+from tinygan.nn import init, utils
 from tinygan.nn.layers import (BatchNorm1d, BatchNorm2d, BCELoss, BCEWithLogitsLoss, Conv2d, ConvTranspose2d,
                                CrossEntropyLoss, Dropout, Embedding, Flatten, Identity, L1Loss, LayerNorm, LeakyReLU,
                                Linear, MSELoss, ReLU, Sigmoid, Tanh, Unflatten, Upsample)
@@ -17,5 +17,5 @@ __all__ = [
     "BatchNorm1d", "BatchNorm2d", "LayerNorm", "LeakyReLU", "ReLU", "Tanh", "Sigmoid", "Embedding",
     "Flatten", "Unflatten", "Identity", "Dropout", "Upsample", "init", "frozen", "IncompatibleKeys",
     "BCEWithLogitsLoss", "BCELoss", "MSELoss", "L1Loss", "CrossEntropyLoss",
-    "spectral_norm", "remove_spectral_norm",
+    "spectral_norm", "remove_spectral_norm", "utils",
 ]

@@ -21,7 +21,7 @@ from tinygan.backend import device_of, get_array_module, to_device
 
 def _fill(t, values: np.ndarray):
     """Write ``values`` into ``t`` (a Tensor or a NumPy/CuPy array) in place; returns ``t``."""
-    a = t.data if isinstance(t, Tensor) else t
+    a = t._data if isinstance(t, Tensor) else t
     if not hasattr(a, "shape") or not hasattr(a, "dtype") or (
             not isinstance(a, np.ndarray) and get_array_module(a) is np):
         raise TypeError(f"nn.init: expected a Tensor or an array, got {type(t).__name__}")
@@ -78,19 +78,43 @@ def xavier_normal_(t, gain: float = 1.0, generator=None):
     return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), generator)
 
 
+_GAIN_ONE = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+             "sigmoid")
+
+
+def _gain(nonlinearity: str, a: float) -> float:
+    """``torch.nn.init.calculate_gain(nonlinearity, a)``: the factor that keeps the activations' variance."""
+    if nonlinearity == "leaky_relu":
+        return math.sqrt(2.0 / (1 + a * a))
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    if nonlinearity in _GAIN_ONE:
+        return 1.0
+    raise ValueError(f"init: unsupported nonlinearity {nonlinearity!r}")
+
+
 def kaiming_uniform_(t, a: float = 0.0, nonlinearity: str = "leaky_relu", generator=None):
-    """U(-b, b), b = gain sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (PyTorch's layer default with a = sqrt(5))."""
+    """U(-b, b), b = gain sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)) (PyTorch's layer default with a = sqrt(5)).
+
+    As in PyTorch, a tensor with no elements (``Linear(0, n)``'s weight) is left as it is.
+    """
+    if 0 in t.shape:
+        return t
     fan_in, _ = _fans(t.shape)
-    gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else (
-        math.sqrt(2.0) if nonlinearity == "relu" else 1.0)
+    gain = _gain(nonlinearity, a)
     bound = gain * math.sqrt(3.0 / fan_in)
     return uniform_(t, -bound, bound, generator)
 
 
 def kaiming_normal_(t, a: float = 0.0, nonlinearity: str = "leaky_relu", generator=None):
+    if 0 in t.shape:
+        return t
     fan_in, _ = _fans(t.shape)
-    gain = math.sqrt(2.0 / (1 + a * a)) if nonlinearity == "leaky_relu" else (
-        math.sqrt(2.0) if nonlinearity == "relu" else 1.0)
+    gain = _gain(nonlinearity, a)
     return normal_(t, 0.0, gain / math.sqrt(fan_in), generator)
 
 

@@ -246,7 +246,7 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             return x
         keep = _random.default_generator().random(x.shape) >= self.p
-        xp = get_array_module(x.data)
+        xp = get_array_module(x._data)
         mask = xp.asarray(keep.astype(x.dtype) / x.dtype.type(1 - self.p))
         return x * Tensor(mask)
 

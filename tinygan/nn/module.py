@@ -28,7 +28,7 @@ class Parameter(Tensor):
 
     def __init__(self, data: Any, requires_grad: bool = True):
         if isinstance(data, Tensor):
-            data = data.data
+            data = data._data
         super().__init__(data, requires_grad=requires_grad)
 
     def __repr__(self) -> str:
@@ -167,7 +167,7 @@ class Module:
             for p in m._parameters.values():
                 if p is None:
                     continue
-                data = p.data if dev is None else to_device(p.data, dev)
+                data = p._data if dev is None else to_device(p._data, dev)
                 if dtype is not None:
                     data = data.astype(dtype)
                 p._set_data(data)                    # a new device or dtype: not what t.data = ... accepts
@@ -208,7 +208,7 @@ class Module:
         for mname, m in self.named_modules():
             for pname, p in m._parameters.items():
                 if p is not None:
-                    out[f"{mname}.{pname}" if mname else pname] = np.array(to_numpy(p.data))
+                    out[f"{mname}.{pname}" if mname else pname] = np.array(to_numpy(p._data))
             for bname, b in m._buffers.items():
                 if b is not None:
                     out[f"{mname}.{bname}" if mname else bname] = np.array(to_numpy(b))
@@ -264,7 +264,7 @@ class Module:
             for pname, p in m._parameters.items():
                 key = f"{mname}.{pname}" if mname else pname
                 if p is not None and key in converted:
-                    xp = get_array_module(p.data)
+                    xp = get_array_module(p._data)
                     p.data = to_device(converted[key].astype(p.dtype), p.device) if xp is not np \
                         else converted[key].astype(p.dtype, copy=True)
             for bname, b in list(m._buffers.items()):

@@ -65,7 +65,7 @@ class SpectralNorm:
     def sigma(self, module: Module) -> Tensor:
         """sigma(W) = u^T W v with u, v constants: a scalar Tensor in W's graph."""
         w = getattr(module, self.name + "_orig")
-        xp = get_array_module(w.data)
+        xp = get_array_module(w._data)
         u, v = getattr(module, self.name + "_u"), getattr(module, self.name + "_v")
         shape = (w.shape[self.dim],) + tuple(s for i, s in enumerate(w.shape) if i != self.dim)
         uv = xp.moveaxis(xp.outer(u, v).reshape(shape), 0, self.dim)                    # u v^T in W's layout
@@ -106,7 +106,7 @@ def spectral_norm(module: Module, name: str = "weight", n_power_iterations: int 
     if dim is None:
         dim = 1 if type(module).__name__.startswith("ConvTranspose") else 0
     fn = SpectralNorm(name, n_power_iterations, dim, eps)
-    w = weight.data
+    w = weight._data
     h, k = w.shape[dim], w.size // w.shape[dim]
     rng = _random.default_generator()
     u = _normalize(to_device(rng.standard_normal(h).astype(w.dtype), weight.device), eps)   # (h,)
@@ -127,7 +127,7 @@ def remove_spectral_norm(module: Module, name: str = "weight") -> Module:
     fn = next((f for f in fns if f.name == name), None)
     if fn is None:
         raise ValueError(f"spectral_norm of {name!r} not found in {type(module).__name__}")
-    value = fn.compute_weight(module, do_power_iteration=False).data
+    value = fn.compute_weight(module, do_power_iteration=False)._data
     for key in (name + "_orig",):
         del module._parameters[key]
         object.__delattr__(module, key)

@@ -336,7 +336,7 @@ def average_gradients(params, comm: Communicator):
     params = [p for p in params if p.grad is not None]
     if not params:
         return np.zeros((), dtype=np.float32)
-    averaged = _all_reduce_flat([p.grad.data for p in params], comm, 1.0 / comm.size)
+    averaged = _all_reduce_flat([p.grad._data for p in params], comm, 1.0 / comm.size)
     total = None
     for p, g in zip(params, averaged):
         p.grad = Tensor(g)
@@ -368,7 +368,7 @@ class AveragedOptimizer:
 
 def broadcast_module_(module, comm: Communicator, root: int = 0) -> None:
     """Every parameter and floating buffer of ``module`` <- rank ``root``'s, through one flat buffer per dtype."""
-    arrays = [p.data for p in module.parameters()]
+    arrays = [p._data for p in module.parameters()]
     arrays += [b for _, b in module.named_buffers() if b.dtype.kind == "f"]     # batch norm's running statistics
     for idx in _flat_groups(arrays):
         xp = get_array_module(arrays[idx[0]])

@@ -177,7 +177,7 @@ class Trainer:
         """The first weight or buffer holding a NaN or infinity (``"discriminator main.2.weight"``), else None."""
         for who, net in (("generator", self.G), ("discriminator", self.D)):
             for name, t in list(net.named_parameters()) + list(net.named_buffers()):
-                a = t.data if isinstance(t, Tensor) else t
+                a = t._data if isinstance(t, Tensor) else t
                 xp = get_array_module(a)
                 if a.dtype.kind == "f" and not bool(xp.isfinite(a).all()):
                     return f"{who} {name}"
