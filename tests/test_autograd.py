@@ -140,6 +140,70 @@ def test_graph_is_released_after_backward(device):
     assert fn.inputs == () and fn._out_data is None
 
 
+def test_the_graph_keeps_only_what_backward_reads():
+    """A DCGAN layer, conv -> batch norm -> LeakyReLU: the graph keeps the conv's input (its backward reads
+    it), batch norm's input and the LeakyReLU's output, but not batch norm's output, which only the LeakyReLU
+    read (PyTorch keeps the same: its in-place LeakyReLU overwrites it).  The memory goes when the caller
+    drops it, and backward is unchanged."""
+    import gc
+    import weakref
+    rng = np.random.default_rng(0)
+    x = tinygan.tensor(rng.standard_normal((4, 3, 8, 8)))
+    conv, bn = nn.Conv2d(3, 8, 4, 2, 1, bias=False).double(), nn.BatchNorm2d(8).double()
+    pre = conv(x)
+    h = bn(pre)
+    y = F.leaky_relu(h, 0.2)
+    kept, freed = weakref.ref(pre._data), weakref.ref(h._data)
+    del pre, h
+    gc.collect()
+    assert freed() is None and kept() is not None
+    (y * y).sum().backward()
+    expected = [p.grad.numpy().copy() for p in (conv.weight, bn.weight, bn.bias)]
+    for p in (conv.weight, bn.weight, bn.bias):
+        p.grad = None
+    F.leaky_relu(bn(conv(x)), 0.2).pow(2).sum().backward()      # the same, nothing dropped
+    for p, e in zip((conv.weight, bn.weight, bn.bias), expected):
+        np.testing.assert_allclose(p.grad.numpy(), e, rtol=1e-12)
+
+
+def test_grad_of_an_intermediate_reaches_it_through_an_unsaved_edge():
+    """``h`` is an input that ``+`` does not keep (its backward needs shapes only); grad(y, h) still finds it."""
+    x = leaf([1.0, 2.0, 3.0])
+    h = x * 2.0
+    y = (h + 1.0).sum()
+    (gh,) = tinygan.grad(y, h, retain_graph=True)       # h alone: nothing below it is wanted
+    np.testing.assert_array_equal(gh.numpy(), [1.0, 1.0, 1.0])
+    (gh, gx) = tinygan.grad(y, [h, x])
+    np.testing.assert_array_equal(gh.numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(gx.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_a_function_that_reads_what_it_did_not_save_fails_loudly():
+    """A wrong ``saved_inputs`` (or a missing ``saves_output``) raises instead of computing with missing values."""
+
+    class Square(tinygan.Function):
+        saved_inputs = ()                       # wrong: backward reads x
+
+        def forward(self, x):
+            return x * x
+
+        def backward(self, g):
+            return g * 2.0 * tinygan.Tensor(self.inputs[0]._data)
+
+    class Exp(tinygan.Function):
+        def forward(self, x):
+            return np.exp(x)
+
+        def backward(self, g):                  # wrong: reads the output without saves_output = True
+            return g * self.saved_output()
+
+    x = leaf([1.0, 2.0])
+    with pytest.raises(RuntimeError, match="saved_inputs leaves out"):
+        Square()(x * 1.0).sum().backward()
+    with pytest.raises(RuntimeError, match="does not declare saves_output"):
+        Exp()(x).sum().backward()
+
+
 # ---------------------------------------------------------------------------
 # grad modes and detach
 # ---------------------------------------------------------------------------

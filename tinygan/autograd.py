@@ -137,12 +137,17 @@ class Function:
     (a LeakyReLU mask on the GPU, batch statistics) are plain attributes set in ``forward``,
     and so are non-tensor parameters (stride, axis, ...) set in ``__init__``.
 
-    In-place safety: ``saved_inputs`` lists the inputs whose *values*
-    backward reads (``None``: all of them; ``()``: none, as for ``Add``, whose
-    backward needs only shapes).  Their storage versions are recorded at the
-    call, and :meth:`check_saved` refuses to run backward once one of them
-    has been modified in place; :meth:`saved_output` checks the output the
-    same way.
+    Memory and in-place safety: ``saved_inputs`` lists the inputs whose
+    *values* backward reads (``None``: all of them; ``()``: none, as for
+    ``Add``, whose backward needs only shapes), and ``saves_output`` says
+    whether it reads the output (:meth:`saved_output`).  The graph keeps
+    only those arrays: an intermediate input that backward does not read is
+    kept as an :class:`_Unsaved` edge (its shape, dtype and creator, no
+    memory), so a layer's pre-activation is freed once the activation has
+    read it, as in PyTorch.  The saved inputs' storage versions are recorded
+    at the call, and :meth:`check_saved` refuses to run backward once one of
+    them has been modified in place; :meth:`saved_output` checks the output
+    the same way.
 
     Usage: ``y = Exp()(x)``, or ``y = Conv2d(stride, padding)(x, w)``.
     """
@@ -150,6 +155,7 @@ class Function:
     inputs: tuple["Tensor", ...] = ()
     needs_input_grad: tuple[bool, ...] = ()
     saved_inputs: tuple[int, ...] | None = None
+    saves_output: bool = False          # True for a backward that reads the output (saved_output())
     _out_data: Any = None
     _out_version: int = 0
     _saved_versions: tuple = ()
@@ -176,6 +182,9 @@ class Function:
         output -> Function -> output keeps memory alive.
         """
         self._check_not_freed()
+        if self._out_data is None:
+            raise RuntimeError(f"{self.name}: backward reads the output, but the Function does not declare "
+                               "saves_output = True, so the graph did not keep it")
         now = _storage_state(self._out_data)[1]
         if now != self._out_version:
             raise RuntimeError(_modified_message(self.name, "its output", self._out_data.shape,
@@ -221,13 +230,18 @@ class Function:
         requires_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
         result = Tensor(out, requires_grad=requires_grad)
         if requires_grad:
-            # Non-tensor inputs are wrapped as constants so backward can index
-            # self.inputs uniformly.
-            self.inputs = tuple(t if t is not None else Tensor(a) for t, a in zip(tensors, arrays))
-            self.needs_input_grad = tuple(t.requires_grad for t in self.inputs)
-            self._out_data = result._data
-            self._out_version = _storage_state(result._data)[1]
             saved = range(len(tensors)) if self.saved_inputs is None else self.saved_inputs
+            # What backward reads is kept; an intermediate or constant input it does not read becomes
+            # an edge without memory; non-tensor inputs are wrapped as constants so backward can
+            # index self.inputs uniformly; leaves that require grad stay themselves (their .grad).
+            self.inputs = tuple(
+                (t if t is not None else Tensor(a)) if i in saved or (t is not None and t.is_leaf and t.requires_grad)
+                else _Unsaved(t if t is not None else Tensor(a))
+                for i, (t, a) in enumerate(zip(tensors, arrays)))
+            self.needs_input_grad = tuple(t.requires_grad for t in self.inputs)
+            if self.saves_output:
+                self._out_data = result._data
+                self._out_version = _storage_state(result._data)[1]
             self._saved_versions = tuple((i, *_storage_state(arrays[i])) for i in saved if tensors[i] is not None)
             result.grad_fn = self
         return result
@@ -581,6 +595,45 @@ def _same_memory(a, b) -> bool:
             and a.strides == b.strides and a.dtype == b.dtype)
 
 
+class _Unsaved(Tensor):
+    """A graph edge to an input whose values backward does not read: shape, dtype, device and creator, no memory.
+
+    Backward reaches the input's creator through it (``grad_fn``) and may read
+    its shape; reading its values is a bug in the Function's ``saved_inputs``
+    and raises instead of computing with stale or missing numbers.
+    """
+
+    def __init__(self, t: Tensor):                   # not Tensor.__init__: no array is kept
+        self.grad = None
+        self.grad_fn = t.grad_fn
+        self.requires_grad = t.requires_grad
+        self._meta = (t.shape, t.dtype, t.device)
+
+    @property
+    def _data(self):
+        raise RuntimeError("autograd: a backward read the values of an input that its Function's saved_inputs "
+                           "leaves out, so the graph did not keep them (add the input's index to saved_inputs)")
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._meta[0]
+
+    @property
+    def dtype(self):
+        return self._meta[1]
+
+    @property
+    def ndim(self) -> int:
+        return len(self._meta[0])
+
+    @property
+    def device(self) -> str:
+        return self._meta[2]
+
+    def numel(self) -> int:
+        return int(np.prod(self._meta[0], dtype=np.int64))
+
+
 def _as_tensor(value: Any, like: Tensor) -> Tensor:
     """Wrap a Python/NumPy scalar or array as a constant Tensor beside ``like``.
 
@@ -664,8 +717,8 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
     def wants(t: Tensor) -> bool:
         if not t.requires_grad:
             return False
-        if wanted_ids is not None and id(t) in wanted_ids:
-            return True
+        if wanted_ids is not None and (id(t) in wanted_ids or id(t.grad_fn) in by_output):
+            return True                              # (an intermediate may be an _Unsaved edge: by its creator)
         if t.grad_fn is not None:
             return needed.get(id(t.grad_fn), False)
         return wanted_ids is None  # a leaf: wanted by backward(), not by grad()

@@ -422,6 +422,7 @@ class LeakyReLU(Function):
 
     def forward(self, x):
         if _act.output_backward(x, self.slope):
+            self.saves_output = True            # the graph keeps y (the next layer's input anyway)
             return _act.leaky_relu(x, self.slope)
         y, self.mask = _act.leaky_relu_forward(x, self.slope)
         return y

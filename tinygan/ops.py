@@ -161,6 +161,7 @@ class PowScalar(Function):
 # --- element-wise functions -----------------------------------------------------
 
 class Exp(Function):
+    saves_output = True
     saved_inputs = ()   # backward reads the output (checked by saved_output)
 
     def forward(self, x):
@@ -179,6 +180,7 @@ class Log(Function):
 
 
 class Sqrt(Function):
+    saves_output = True
     saved_inputs = ()   # backward reads the output (checked by saved_output)
 
     def forward(self, x):
@@ -222,6 +224,7 @@ class Clip(Function):
 
 
 class Tanh(Function):
+    saves_output = True
     saved_inputs = ()   # backward reads the output (checked by saved_output)
 
     def forward(self, x):
@@ -233,6 +236,7 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
+    saves_output = True
     saved_inputs = ()   # backward reads the output (checked by saved_output)
 
     def forward(self, x):
@@ -257,6 +261,7 @@ class ReLU(Function):
     The mask [x > 0] is read off the output ([y > 0] is the same set), which
     the graph holds anyway, so forward keeps no mask of its own.
     """
+    saves_output = True
 
     saved_inputs = ()   # backward reads the output only (checked by saved_output)
 
@@ -545,6 +550,7 @@ class Norm2(Function):
     derivative (the WGAN-GP penalty's ||grad D||) is available to
     ``create_graph``.
     """
+    saves_output = True
 
     def __init__(self, axis=None, keepdims: bool = False):
         self.axis, self.keepdims = axis, keepdims
