@@ -68,3 +68,17 @@ def test_quality_quick(tmp_path):
     assert "| tinygan |" in text and "| torch |" in text
     rows = json.loads(md.with_suffix(".json").read_text())["rows"]
     assert {(r["framework"], r["step"]) for r in rows} == {("tinygan", 2), ("tinygan", 4), ("torch", 2), ("torch", 4)}
+
+
+def test_memory_script(tmp_path):
+    require_torch()
+    md = tmp_path / "m.md"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--sizes", "28", "--batch", "4",
+                        "--markdown", str(md)], capture_output=True, text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    row = json.loads(md.with_suffix(".json").read_text())["rows"][0]
+    assert row["config"] == "dcgan28 b4" and row["step_peak_mib_tinygan"] > 0 and row["step_peak_mib_torch"] > 0
+    assert "| dcgan28 b4 |" in md.read_text()
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--batch", "0"],
+                         capture_output=True, text=True, env=ENV, timeout=60)
+    assert bad.returncode == 2 and "--batch must be positive, got 0" in bad.stderr
