@@ -27,7 +27,7 @@ WORK="$ROOT/build/mutation"
 GROUPS_TABLE='
 gan|tinygan/gan/losses.py tinygan/gan/penalties.py tinygan/gan/steps.py|tests/test_semantics_gan.py;tests/test_losses.py;tests/test_steps.py;-k;not trainer and not train_step and not command_line
 optim|tinygan/optim.py tinygan/kernels/optim.py|tests/test_semantics.py;tests/test_kernels_fast.py;tests/test_nn_optim.py;tests/test_engine_contracts.py;tests/test_errors.py
-nn|tinygan/nn/*|tests/test_nn_optim.py;tests/test_semantics.py;tests/test_errors.py;tests/test_engine_contracts.py
+nn|tinygan/nn/*|tests/test_nn_optim.py;tests/test_nn_init.py;tests/test_nn_semantics.py;tests/test_nn_module.py;tests/test_semantics.py;tests/test_errors.py;tests/test_engine_contracts.py
 kernels|tinygan/kernels/*|tests/test_kernels_conv.py;tests/test_kernels_fast.py;tests/test_semantics.py;tests/test_engine_contracts.py|tinygan/kernels/optim.py tinygan/kernels/__init__.py
 functional|tinygan/functional.py|tests/test_semantics.py;tests/test_gradcheck.py;tests/test_errors.py
 ops|tinygan/ops.py|tests/test_gradcheck.py;tests/test_autograd.py;tests/test_errors.py
