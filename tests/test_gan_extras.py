@@ -413,14 +413,14 @@ def test_mbstd_sits_before_ds_last_layer_and_couples_only_a_group(model):
 
 # ============================================================================ unrolled GAN
 
-def unroll_case(seed, opt="adam"):
+def unroll_case(seed, opt="adam", loss="nonsaturating"):
     G = redraw(MLPGenerator(2, (2,), hidden=(3,)), seed, 0.7)
     D = redraw(MLPDiscriminator((2,), hidden=(4,)), seed + 1, 0.7)
     rng = np.random.default_rng(seed + 2)
     real, z = t64(rng.normal(size=(N, 2))), t64(rng.normal(size=(N, 2)))
     opt_d = optim.Adam(D.parameters(), lr=0.05, betas=(0.5, 0.999)) if opt == "adam" else \
         optim.SGD(D.parameters(), lr=0.3)
-    d_step(D, opt_d, get_loss("nonsaturating"), real, G(z))                 # D's optimizer has state now
+    d_step(D, opt_d, get_loss(loss), real, G(z))                           # D's optimizer has state now
     return G, D, opt_d, real, z
 
 
@@ -430,7 +430,7 @@ def k_step_value(G, D, opt_d, real, z, k, loss):
     fake = G(z)
     theta = unrolled_parameters(D, params, opt_d, lambda: loss.d_loss(D(real), D(fake)), k)
     with substituted(D, params, theta):
-        return loss.g_loss(D(fake))
+        return loss.g_loss(D(fake), D(real)) if loss.relativistic else loss.g_loss(D(fake))
 
 
 def unrolled_grads(G, D, opt_d, real, z, k, loss):
@@ -464,6 +464,29 @@ def test_unrolled_gradient_equals_finite_differences_of_the_k_step_function(opt,
         np.testing.assert_array_equal(p.data, d_before[n])
     assert json.dumps({str(i): {n: np.asarray(v).tolist() for n, v in st.items()}
                        for i, st in enumerate(opt_d.state.values())}) == state_before
+
+
+@pytest.mark.parametrize("name", ["rsgan", "ragan", "ralsgan"])
+def test_unrolled_relativistic_gradient_is_finite_and_equals_finite_differences(name):
+    """Under a relativistic loss D's last bias cancels in D(x_r) - D(x_f): its gradient is exactly 0 at every step,
+    Adam's v stays 0 there, and d sqrt(v)/dv = inf made G's unrolled gradient nan (--unroll with --loss rsgan)."""
+    loss = get_loss(name)
+    G, D, opt_d, real, z = unroll_case(40, "adam", name)
+    bias = list(D.parameters())[-1]
+    assert np.all(np.asarray(opt_d.state[id(bias)]["exp_avg_sq"]) == 0)       # the case the test is about
+    got = unrolled_grads(G, D, opt_d, real, z, 2, loss)
+    for name_p, p in G.named_parameters():
+        assert np.isfinite(got[name_p]).all(), name_p
+        num = np.zeros_like(p.data)
+        for idx in np.ndindex(p.shape):
+            old = p.data[idx]
+            p.data[idx] = old + 1e-6
+            up = float(k_step_value(G, D, opt_d, real, z, 2, loss).item())
+            p.data[idx] = old - 1e-6
+            down = float(k_step_value(G, D, opt_d, real, z, 2, loss).item())
+            p.data[idx] = old
+            num[idx] = (up - down) / 2e-6
+        np.testing.assert_allclose(got[name_p], num, rtol=1e-5, atol=1e-8, err_msg=name_p)
 
 
 def test_unrolling_changes_the_gradient_and_zero_steps_is_the_plain_step():

@@ -114,7 +114,21 @@ def unrolled_step(kind: str, theta: Tensor, g: Tensor, hyper: dict, state: dict)
     state.update(exp_avg=m, exp_avg_sq=v, step=t)
     m_hat = m / (1 - b1 ** t)
     v_hat = v / (1 - b2 ** t)
-    return theta - hyper["lr"] * m_hat / (v_hat.sqrt() + hyper["eps"])
+    return theta - hyper["lr"] * m_hat / (_sqrt_flat_at_zero(v_hat) + hyper["eps"])
+
+
+def _sqrt_flat_at_zero(v: Tensor) -> Tensor:
+    """sqrt(v), the same values, but with derivative 0 instead of inf where v = 0.
+
+    v = 0 where D's gradient has been exactly 0 at every step, as for the last
+    bias under a relativistic loss (it cancels in D(x_r) - D(x_f)); there
+    dv/dtheta_G = 2 (1 - b2) g dg/dtheta_G = 0 too, and the plain chain rule
+    would give inf * 0 = nan.  sqrt(v + 1[v = 0]) - 1[v = 0] is sqrt(v) everywhere
+    and has a finite slope (1/2) at those points, so their term is 0: a valid
+    (sub)gradient of the kink sqrt(v(theta)) ~ |g(theta)| there.
+    """
+    zero = Tensor((v._data == 0).astype(v.dtype))           # a constant mask: 1 where v = 0
+    return (v + zero).sqrt() - zero
 
 
 def _const(a) -> Tensor:
