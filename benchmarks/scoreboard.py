@@ -103,6 +103,28 @@ def _budget(args) -> dict:
     return {"steps": args.steps, "evals": args.evals, "ema": args.ema, "n": args.n}
 
 
+def _commit() -> str:
+    """The git commit the code under test comes from (with "+changes" when the tree differs), or "unknown"."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "tinygan"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head + ("+changes" if dirty else "")) if head else "unknown"
+
+
+def _commits(work: Path, args) -> str:
+    """The commits of the saved runs this report reads (runs saved by different code are named)."""
+    found = set()
+    for name in args.only:
+        for seed in args.seeds:
+            path = _run_file(work, name, seed)
+            found.add(json.loads(path.read_text()).get("commit", "unknown") if path.is_file() else "unknown")
+    return ", ".join(sorted(found))
+
+
 def _run_file(work: Path, name: str, seed: int) -> Path:
     return work / f"{_slug(name)}_seed{seed}.json"
 
@@ -129,10 +151,11 @@ def _mean_se(values) -> str:
     return f"{v.mean():.3g} +- {v.std(ddof=1) / np.sqrt(v.size):.2g}"
 
 
-def report(args, rows: list[dict], wall: float, out: Path) -> Path:
+def report(args, rows: list[dict], wall: float, out: Path, commits: str = "unknown") -> Path:
     final = [r for r in rows if r["step"] == max(args.eval_at)]
     lines = ["# Scoreboard: the GAN family on the bundled digits", "",
              f"Command: `python benchmarks/scoreboard.py {shlex.join(sys.argv[1:])}`", "",
+             f"Code: tinygan at commit {commits} (each run records the commit that trained it).", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy "
              f"{np.__version__}; {args.jobs} run(s) at a time, {args.threads} thread(s) each; wall time "
              f"{wall / 60:.1f} min (runs reused from an earlier invocation not counted).  "
@@ -195,7 +218,8 @@ def main(argv=None) -> int:
     if args.worker:                                  # one (row, seed) in this process: save it and stop
         name, seed = args.only[0], args.seeds[0]
         rows = train_row(name, ROWS[name], seed, args, out)
-        _run_file(work, name, seed).write_text(json.dumps({"budget": _budget(args), "rows": rows}, default=str))
+        _run_file(work, name, seed).write_text(json.dumps({"budget": _budget(args), "commit": _commit(), "rows": rows},
+                                                          default=str))
         return 0
     started = time.time()
     todo = [(name, seed) for name in args.only for seed in args.seeds
@@ -213,7 +237,7 @@ def main(argv=None) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(train, todo))
     rows = [r for name in args.only for seed in args.seeds for r in _saved_rows(work, name, seed, args)]
-    md = report(args, rows, time.time() - started, out)
+    md = report(args, rows, time.time() - started, out, _commits(work, args))
     print(f"wrote {md}", file=sys.stderr)
     return 0
 

@@ -27,6 +27,8 @@ def test_scoreboard_quick(tmp_path):
                    "--work", str(tmp_path / "work"))
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["cgan_seed0.json", "infogan_seed0.json"]
+    commit = json.loads((tmp_path / "work" / "cgan_seed0.json").read_text())["commit"]
+    assert commit and f"tinygan at commit {commit}" in md.read_text()      # which code trained the rows
     text = md.read_text()
     assert "| cgan |" in text and "| infogan |" in text
     assert (tmp_path / "figures" / "scoreboard_cgan.png").is_file()
