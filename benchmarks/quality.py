@@ -254,7 +254,9 @@ def _plot(rows: list[dict], path: Path, x: str) -> None:
     if x == "seconds":    # seconds differ per run: plot each against its own times
         xs = list(range(len(next(iter(series.values())))))
         curves = {k: [fd for _, fd in v] for k, v in series.items()}
-    save_loss_curves(xs, curves, path, title=f"FD (digit classifier) against {x}")
+    save_loss_curves(xs, curves, path, title=f"FD (digit classifier) against {x}",
+                     xlabel="generator step" if x == "step" else "snapshot (training time, see the table)",
+                     ylabel="Frechet distance (digit classifier)")
 
 
 def main(argv=None) -> int:

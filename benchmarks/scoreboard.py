@@ -175,7 +175,8 @@ def report(args, rows: list[dict], wall: float, out: Path, commits: str = "unkno
         per_step = [np.mean([r["frechet_distance"] for r in rows if r["row"] == name and r["step"] == s])
                     for s in sorted(set(args.eval_at))]
         curves[name] = per_step
-    save_loss_curves(sorted(set(args.eval_at)), curves, out / "scoreboard_fd.png", title="FD against generator steps")
+    save_loss_curves(sorted(set(args.eval_at)), curves, out / "scoreboard_fd.png", title="FD against generator steps",
+                     xlabel="generator step", ylabel="Frechet distance (digit classifier)")
     lines += ["", "![FD against steps](figures/scoreboard_fd.png)", ""]
     md = Path(args.markdown)
     md.write_text("\n".join(lines))

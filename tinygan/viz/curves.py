@@ -19,7 +19,8 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
 
 
 def save_loss_curves(steps: Sequence[float], series: Mapping[str, Sequence[float]], path,
-                     title: str = "Losses during training", smooth: int = 1) -> Path:
+                     title: str = "Losses during training", smooth: int = 1, xlabel: str = "iteration",
+                     ylabel: str = "loss") -> Path:
     """Plot each named series against ``steps`` (as the DCGAN tutorial's G and D loss figure).
 
     Writes a PNG atomically (:func:`tinygan.io.atomic_write`).
@@ -32,19 +33,19 @@ def save_loss_curves(steps: Sequence[float], series: Mapping[str, Sequence[float
         if plt is None:
             _pillow_plot(x, series, f, title, smooth)
         else:
-            _matplotlib_plot(plt, x, series, f, title, smooth)
+            _matplotlib_plot(plt, x, series, f, title, smooth, xlabel, ylabel)
     return path
 
 
-def _matplotlib_plot(plt, x, series, f, title, smooth):
+def _matplotlib_plot(plt, x, series, f, title, smooth, xlabel="iteration", ylabel="loss"):
     """The figure with matplotlib, as a PNG into the open binary file ``f``."""
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     try:
         for name, y in series.items():
             y = _smooth(np.asarray(y, dtype=np.float64), smooth)
             ax.plot(x[len(x) - len(y):], y, label=name, linewidth=1)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("loss")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.set_title(title)
         ax.legend()
         fig.tight_layout()
