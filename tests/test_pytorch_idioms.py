@@ -371,7 +371,8 @@ def test_writes_through_data_stop_a_stale_backward():
     """Each write through ``.data`` bumps the memory's version: a graph that saved the old values refuses to
     backward (PyTorch's ``.data`` escapes its version counter and would give a wrong gradient)."""
     for write in (lambda d: d.mul_(2), lambda d: d.clamp_(-0.1, 0.1), lambda d: d.normal_(),
-                  lambda d: d.__isub__(1.0), lambda d: np.add(d, 1.0, out=d)):
+                  lambda d: d.__isub__(1.0), lambda d: np.add(d, 1.0, out=d), lambda d: d.__setitem__(0, 5.0),
+                  lambda d: d[1:].__setitem__(Ellipsis, 0.0)):
         x = tg.tensor(MAT, requires_grad=True)
         y = (x * x).sum()
         version = x._version

@@ -549,6 +549,10 @@ class DataView(np.ndarray):
     def div_(self, other):
         return self._inplace("div_", other)
 
+    def __setitem__(self, index, value):                 # ``p.data[0] = 1``: an in-place write too
+        np.ndarray.__setitem__(self, index, value._data if isinstance(value, Tensor) else value)
+        bump_version(self)
+
     # ``p.data -= lr * p.grad``: Python asks these first, before NumPy would defer to the Tensor operand
     def __iadd__(self, other):
         return self.add_(other)
