@@ -6,7 +6,8 @@ LeakyReLU with slope ``a``::
          a x        otherwise
     dx = g * s,     s = 1 if x > 0 else a
 
-For 0 <= a <= 1 the forward is ``y = max(x, a x)`` (two passes).  ``s`` is
+For 0 < a <= 1 the forward is ``y = max(x, a x)`` (two passes; not for a = 0, where
+``0 x`` is NaN at x = +inf and the max with it too: there ``y = x (x > 0)``).  ``s`` is
 built with mask arithmetic (``mask * (1 - a) + a``) rather than ``where``: on
 these CPUs ``np.where`` was about 6x slower for this (``shared/perf-notes.md``).
 """
@@ -25,8 +26,8 @@ def leaky_relu_forward(x, slope: float):
     if get_array_module(x) is not numpy:  # CuPy: y and mask in one fused kernel (kernels/cuda)
         return _cuda.leaky_relu_forward(x, slope)
     mask = x > 0                                       # (same shape as x), bool
-    if 0.0 <= slope <= 1.0:
-        # y = max(x, a x) for 0 <= a <= 1: two passes instead of building s (2.5x faster here).
+    if 0.0 < slope <= 1.0:
+        # y = max(x, a x) for 0 < a <= 1: two passes instead of building s (2.5x faster here).
         y = numpy.multiply(x, x.dtype.type(slope), out=numpy.empty_like(x))   # a x (keeps x's memory layout)
         numpy.maximum(x, y, out=y)
         return y, mask
@@ -78,18 +79,24 @@ def leaky_relu(x, slope: float):
     pick = numpy.maximum if slope <= 1 else numpy.minimum
     spec = _layout.lines([x, y]) if _threads.parallel(x.nbytes) else None
     if spec is None:
-        numpy.multiply(x, a, out=y)
-        pick(x, y, out=y)
+        _leaky_into(x, y, a, pick)
         return y
     xv, yv = spec.views([x, y])
 
     def block(i):
-        xb, yb = spec.part(xv, i), spec.part(yv, i)
-        numpy.multiply(xb, a, out=yb)
-        pick(xb, yb, out=yb)
+        _leaky_into(spec.part(xv, i), spec.part(yv, i), a, pick)
 
     _threads.run(block, len(spec.blocks), spec.nbytes)
     return y
+
+
+def _leaky_into(xb, yb, a, pick):
+    """yb = max(x, a x) (``pick`` = min for a > 1); for a = 0, x (x > 0): 0 x would be NaN at x = +inf."""
+    if a == 0:
+        numpy.multiply(xb, xb > 0, out=yb)                            # x, or 0 x (-0.0, NaN at -inf: PyTorch's)
+        return
+    numpy.multiply(xb, a, out=yb)
+    pick(xb, yb, out=yb)
 
 
 def _scale_into(yb, slope, t, m):
