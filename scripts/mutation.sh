@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing with mutmut 3 (pip install -e ".[dev]"), one group of modules at a time.
 #
-#   scripts/mutation.sh GROUP [--fresh] [--survivors] [--standin] [--jobs N]
+#   scripts/mutation.sh GROUP [--fresh] [--survivors] [--standin] [--only REGEX] [--jobs N]
 #   scripts/mutation.sh list            # the groups, their modules and test files
 #   scripts/mutation.sh score [GROUP]   # per-module scores of the last run(s)
 #
@@ -10,7 +10,9 @@
 # build/mutation/GROUP/ (ignored by git): a copy of tinygan/, tests/ and pyproject.toml
 # with a setup.cfg holding the group's [mutmut] section, so groups never share state and a
 # later run only re-tests what changed.  --fresh starts the group over; --survivors
-# re-tests only the mutants that survived (after adding tests).  --standin re-tests the
+# re-tests only the mutants that survived (after adding tests); --only REGEX narrows --survivors
+# and --standin to the mutant names matching an extended regex (one module of a long group,
+# say: --only 'kernels\.layout').  --standin re-tests the
 # survivors of the group's CPU run with the CuPy stand-in (TINYGAN_FAKE_CUPY=1: every `device`
 # test also runs its "cuda" case, as tests/test_cuda_standin.py does in the default pytest), in
 # build/mutation/GROUP+standin/; `score` counts a mutant killed when either run killed it.
@@ -21,14 +23,15 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 WORK="$ROOT/build/mutation"
 
 # group | modules to mutate (globs, relative to the repository) | pytest arguments, ';'-separated
-# (test files, and a -k or --deselect where a file holds slow tests of other layers) | modules
+# (test files, and a -k or --deselect where a file holds slow tests of other layers, or PyTorch
+# parity tests: a --deselect takes a node-id prefix and, unlike -k, touches only its file) | modules
 # left alone (besides tinygan/kernels/cuda/, GPU code, and tinygan/kernels/reference.py, the
 # tests' oracle)
 GROUPS_TABLE='
 gan|tinygan/gan/losses.py tinygan/gan/penalties.py tinygan/gan/steps.py|tests/test_semantics_gan.py;tests/test_losses.py;tests/test_steps.py;-k;not trainer and not train_step and not command_line
 optim|tinygan/optim.py tinygan/kernels/optim.py|tests/test_semantics.py;tests/test_kernels_fast.py;tests/test_nn_optim.py;tests/test_engine_contracts.py;tests/test_errors.py
-nn|tinygan/nn/*|tests/test_nn_optim.py;tests/test_nn_init.py;tests/test_nn_semantics.py;tests/test_nn_module.py;tests/test_semantics.py;tests/test_errors.py;tests/test_engine_contracts.py
-kernels|tinygan/kernels/*|tests/test_kernels_conv.py;tests/test_kernels_fast.py;tests/test_semantics.py;tests/test_engine_contracts.py|tinygan/kernels/optim.py tinygan/kernels/__init__.py
+nn|tinygan/nn/*|tests/test_nn_optim.py;tests/test_nn_init.py;tests/test_nn_semantics.py;tests/test_nn_module.py;tests/test_semantics.py;tests/test_errors.py;tests/test_engine_contracts.py;tests/test_spectral_norm_semantics.py;tests/test_spectral_norm.py;--deselect;tests/test_spectral_norm.py::test_matches_torch;--deselect;tests/test_spectral_norm.py::test_penalty_through_sigma_matches_torch;--deselect;tests/test_spectral_norm.py::test_sngan_without_loss;--deselect;tests/test_spectral_norm.py::test_cli_flag;--deselect;tests/test_spectral_norm.py::test_resume_is_bit_identical
+kernels|tinygan/kernels/*|tests/test_kernels_conv.py;tests/test_kernels_fast.py;tests/test_semantics.py;tests/test_engine_contracts.py;tests/test_kernels_semantics.py;tests/test_kernels_layout.py;tests/test_kernels_activations.py;tests/test_kernels_batchnorm.py|tinygan/kernels/optim.py tinygan/kernels/__init__.py
 functional|tinygan/functional.py|tests/test_semantics.py;tests/test_gradcheck.py;tests/test_errors.py
 ops|tinygan/ops.py|tests/test_gradcheck.py;tests/test_autograd.py;tests/test_errors.py
 '
@@ -57,13 +60,14 @@ if [ -z "$modules" ]; then
     echo "unknown group '$group'; run: scripts/mutation.sh list" >&2
     exit 2
 fi
-fresh=0; survivors=0; standin=0; jobs="${MUTMUT_JOBS:-2}"
+fresh=0; survivors=0; standin=0; only=""; jobs="${MUTMUT_JOBS:-2}"
 while [ $# -gt 0 ]; do
     case "$1" in
         --fresh) fresh=1 ;;
         --survivors) survivors=1 ;;
         --standin) standin=1 ;;
         --jobs) jobs="$2"; shift ;;
+        --only) only="$2"; shift ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -73,7 +77,7 @@ command -v mutmut >/dev/null || { echo 'mutmut is not installed: pip install -e 
 dir="$WORK/$group"
 if [ "$standin" = 1 ]; then
     [ -d "$dir/mutants" ] || { echo "run scripts/mutation.sh $group first (the stand-in pass re-tests its survivors)" >&2; exit 2; }
-    mapfile -t names < <(cd "$dir" && mutmut results 2>/dev/null | awk -F': ' '/: (survived|no tests)$/ { gsub(/^ +/, "", $1); print $1 }')
+    mapfile -t names < <(cd "$dir" && mutmut results 2>/dev/null | awk -F': ' '/: (survived|no tests)$/ { gsub(/^ +/, "", $1); print $1 }' | grep -E -- "${only:-.}")
     dir="$WORK/$group+standin"
     rm -rf "$dir"
     export TINYGAN_FAKE_CUPY=1
@@ -115,7 +119,7 @@ start=$(date +%s)
 if [ "$standin" = 1 ]; then
     if [ "${#names[@]}" = 0 ]; then echo "no survivors to re-test"; else mutmut run --max-children "$jobs" "${names[@]}"; fi
 elif [ "$survivors" = 1 ] && [ -d mutants ]; then
-    mapfile -t names < <(mutmut results 2>/dev/null | awk -F': ' '/: (survived|no tests)$/ { gsub(/^ +/, "", $1); print $1 }')
+    mapfile -t names < <(mutmut results 2>/dev/null | awk -F': ' '/: (survived|no tests)$/ { gsub(/^ +/, "", $1); print $1 }' | grep -E -- "${only:-.}")
     if [ "${#names[@]}" = 0 ]; then echo "no survivors to re-test"; else mutmut run --max-children "$jobs" "${names[@]}"; fi
 else
     mutmut run --max-children "$jobs"
