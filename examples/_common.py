@@ -2,11 +2,19 @@
 
 Every example writes into its own ``--out`` folder (never the current
 directory) and refuses a folder that already holds a run unless told
-``--overwrite``; ``--help`` lists every flag with its default.
+``--overwrite``; ``--help`` lists every flag with its default.  Importing this
+module applies :func:`tinygan.kernels.memory.reuse_freed_memory`, as the
+``tinygan`` command does.
 """
 from __future__ import annotations
 
 import argparse
+
+from tinygan.kernels.memory import reuse_freed_memory
+
+# These scripts are applications, so they make the choice ``tinygan train`` makes: keep freed
+# activation memory for the next step instead of faulting fresh pages in (docs/engine.md).
+reuse_freed_memory()
 
 
 def parser(doc: str, default_steps: int, default_out: str, default_batch: int = 64) -> argparse.ArgumentParser:
