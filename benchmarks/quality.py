@@ -48,6 +48,8 @@ def _snapshot_times(args) -> list[float]:
 
 def worker_tinygan(args) -> None:
     from tinygan.gan.recipes import DCGAN
+    from tinygan.kernels.memory import reuse_freed_memory
+    reuse_freed_memory()                             # as `tinygan train` (the job --mode time stands for) does
     from tinygan.run import TrainConfig, Trainer
     cfg = TrainConfig(seed=args.seed, out=str(Path(args.work) / "unused"), progress=False,
                       **({"ema": 0.0, "lr": DCGAN.lr} if args.mode == "steps" else {}))
