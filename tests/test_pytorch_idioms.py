@@ -244,6 +244,9 @@ IDIOMS = {
     "for p in D.parameters(): p.data.clamp_(-c, c) (WGAN)": wgan_clip_through_data,
     "m.weight.data.normal_(0.0, 0.02); m.bias.data.fill_(0) (DCGAN)": dcgan_init_through_data,
     "p.data.mul_().add_(), copy_, zero_, +=, *=": data_inplace_chain,
+    "fake.data.cpu().numpy(), p.data.numpy()": lambda L: (
+        (L.nn.Linear(5, 3).weight.data.cpu().numpy().shape, type(t(L, MAT).data.cpu().numpy()).__name__,
+         t(L, MAT).data.numpy())),
     "WGAN-GP: grad(..., only_inputs=True), norm(2, dim=1)": wgan_gp_penalty,
     "x.item(), float(x.mean()), x.detach().cpu().numpy()": lambda L: (
         t(L, MAT).sum().item(), float(t(L, MAT).mean()), t(L, MAT).detach().cpu().numpy()),
@@ -360,6 +363,7 @@ def test_data_is_an_array_with_torchs_inplace_methods():
     for value in (d * 2, d + d, np.exp(d), d.sum(axis=0), d - MAT):
         assert type(value) is np.ndarray
     assert d.clamp_(-0.1, 0.1) is d                     # returns itself, as torch's methods do
+    assert d.cpu() is d and type(d.numpy()) is np.ndarray and np.shares_memory(d.numpy(), p._data)
     np.testing.assert_array_equal(p.numpy(), np.clip(MAT, -0.1, 0.1))
     assert type(tg.Tensor(p.data)._data) is np.ndarray and np.shares_memory(tg.Tensor(p.data)._data, p._data)
     q = nn.Parameter(tg.tensor(MAT2))

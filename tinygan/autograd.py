@@ -549,6 +549,14 @@ class DataView(np.ndarray):
     def div_(self, other):
         return self._inplace("div_", other)
 
+    def cpu(self) -> "DataView":
+        """Itself: it is on the CPU (``fake.data.cpu().numpy()``, as older tutorials write)."""
+        return self
+
+    def numpy(self) -> np.ndarray:
+        """The plain NumPy array, sharing this memory (as ``torch.Tensor.numpy``)."""
+        return self.view(np.ndarray)
+
     def __setitem__(self, index, value):                 # ``p.data[0] = 1``: an in-place write too
         np.ndarray.__setitem__(self, index, value._data if isinstance(value, Tensor) else value)
         bump_version(self)
