@@ -316,7 +316,29 @@ def _check_same_device(op: str, tensors: Sequence["Tensor | None"]) -> None:
 _FLOAT_KINDS = ("f",)
 
 
-class Tensor:
+class InplaceOperators:
+    """``t += x`` is ``t.add_(x)``, and so for ``-=``, ``*=``, ``/=``: one place for Tensor and DataView.
+
+    Python asks ``__iadd__`` first, so for a DataView these run before NumPy
+    could defer to a Tensor operand (``p.data -= lr * p.grad``).  The ``*_``
+    methods themselves are Tensor's (installed from :mod:`tinygan.ops`) and
+    DataView's.
+    """
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+
+class Tensor(InplaceOperators):
     """An n-dimensional array that records how it was computed.
 
     ``_data`` is the NumPy (CPU) or CuPy (GPU) array, which tinygan's code
@@ -481,7 +503,7 @@ class Tensor:
                      create_graph=create_graph, inputs=None)
 
 
-class DataView(np.ndarray):
+class DataView(InplaceOperators, np.ndarray):
     """``Tensor.data`` on the CPU: a NumPy view of the tensor's memory with PyTorch's in-place methods.
 
     It is an ``np.ndarray`` in every other way; NumPy operations on it return
@@ -514,7 +536,7 @@ class DataView(np.ndarray):
 
     def _inplace(self, name: str, *args, **kwargs) -> "DataView":
         with no_grad():
-            getattr(Tensor(self.view(np.ndarray)), name)(*args, **kwargs)
+            getattr(Tensor(self), name)(*args, **kwargs)       # Tensor() takes the plain array
         return self
 
     def clamp_(self, min=None, max=None):
@@ -535,7 +557,7 @@ class DataView(np.ndarray):
         return self._inplace("zero_")
 
     def copy_(self, src):
-        return self._inplace("copy_", src.view(np.ndarray) if isinstance(src, DataView) else src)
+        return self._inplace("copy_", src)
 
     def add_(self, other, alpha=1):
         return self._inplace("add_", other, alpha=alpha)
@@ -560,19 +582,6 @@ class DataView(np.ndarray):
     def __setitem__(self, index, value):                 # ``p.data[0] = 1``: an in-place write too
         np.ndarray.__setitem__(self, index, value._data if isinstance(value, Tensor) else value)
         bump_version(self)
-
-    # ``p.data -= lr * p.grad``: Python asks these first, before NumPy would defer to the Tensor operand
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
 
 
 def _checked_data(t: Tensor, value: Any):

@@ -1116,17 +1116,7 @@ class TensorMethods:
         """self /= other, in place."""
         return _inplace_binary(self, "div_", other, 1, lambda t, o: t / o)
 
-    def __iadd__(self, other):
-        return self.add_(other)
-
-    def __isub__(self, other):
-        return self.sub_(other)
-
-    def __imul__(self, other):
-        return self.mul_(other)
-
-    def __itruediv__(self, other):
-        return self.div_(other)
+    # ``t += x`` etc. call these: autograd.InplaceOperators
 
     def clamp_(self, min=None, max=None) -> "Tensor":
         """Clip into [min, max] in place (WGAN's weight clipping: ``p.clamp_(-c, c)`` under no_grad)."""
