@@ -57,9 +57,6 @@ place for those rules: these public kernels call it, and so does
 """
 from __future__ import annotations
 
-import math
-import threading
-
 import numpy
 from numpy.lib.stride_tricks import as_strided as _numpy_as_strided
 
@@ -152,38 +149,21 @@ def _check_grad_output(name, gy_shape, expected):
 # layout helpers: NCHW -> NHWC, im2col, col2im, space-to-depth
 # ---------------------------------------------------------------------------
 
-class _ScratchBuffers(threading.local):
-    """One growing byte buffer per temporary ("slot"), per thread."""
-
-    def __init__(self):
-        self.by_slot = {}
-
-
-_scratch_buffers = _ScratchBuffers()
-
-
 def _scratch(xp, slot, shape, dtype):
     """An uninitialised array for a temporary that never leaves a kernel call.
 
-    A fresh NumPy array of tens of MB comes straight from the operating
-    system, and the first touch of its pages costs about as much as the copy
-    into it (measured: the 67 MB im2col matrix of a 64->128 conv on 32x32
-    maps takes 33 ms into a fresh array, 19 ms into a reused one).  So each
-    call site keeps one byte buffer, grown to the largest size it has needed,
-    and carves its temporary out of it.  Slots must differ between
-    temporaries alive at the same time.  A batch-64 DCGAN keeps about 130 MB
-    of them (the largest is a 67 MB im2col matrix), for the life of the
-    thread.  CuPy has its own memory pool, so there this is plain
+    On NumPy, :func:`tinygan.kernels.threads.scratch`: one growing per-thread
+    buffer per call site (``slot``, a name here: slots must differ between
+    temporaries alive at the same time), so the pages of a big temporary are
+    faulted in once, not on every call (measured: the 67 MB im2col matrix of
+    a 64->128 conv on 32x32 maps takes 33 ms into a fresh array, 19 ms into a
+    reused one; a batch-64 DCGAN keeps about 130 MB of them for the life of
+    the thread).  CuPy has its own memory pool, so there this is plain
     ``xp.empty``.
     """
     if xp.__name__ != "numpy":
         return xp.empty(shape, dtype=dtype)
-    nbytes = math.prod(shape) * xp.dtype(dtype).itemsize
-    buf = _scratch_buffers.by_slot.get(slot)
-    if buf is None or buf.nbytes < nbytes:
-        buf = xp.empty(max(nbytes, 1), dtype=xp.uint8)
-        _scratch_buffers.by_slot[slot] = buf
-    return buf[:nbytes].view(dtype).reshape(shape)
+    return _threads.scratch(shape, dtype, slot=slot)
 
 
 def _as_strided(xp, a, shape, strides):

@@ -258,8 +258,16 @@ class _Scratch(threading.local):
 _scratch = _Scratch()
 
 
-def scratch(shape, dtype, slot: int = 0):
-    """A per-thread temporary of ``shape`` (reused from call to call: a block's temporaries stay in cache)."""
+def scratch(shape, dtype, slot: int | str = 0):
+    """A per-thread temporary of ``shape``, uninitialised, carved out of the thread's buffer for ``slot``.
+
+    Each slot keeps one byte buffer, grown to the largest size asked of it, so
+    temporaries are reused from call to call: a block's stay in cache, and a
+    big one's pages are faulted in once, not on every call.  A temporary is
+    valid until the next call with the same slot on the same thread; two
+    alive at once need two slots (the element-wise kernels number theirs,
+    the conv kernels name theirs).
+    """
     dtype = numpy.dtype(dtype)
     nbytes = max(1, math.prod(shape) * dtype.itemsize)
     buf = _scratch.by_slot.get(slot)
