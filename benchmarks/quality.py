@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygan.benchmark.report import git_commit
+
 ROOT = Path(__file__).resolve().parents[1]
 N_SAMPLES = 2500
 
@@ -208,6 +210,8 @@ def _report(args, rows: list[dict], wall: float) -> None:
         last[(r["framework"], r["seed"])] = r
     lines = [f"# Training quality: tinygan vs PyTorch ({'same steps' if args.mode == 'steps' else 'same wall-clock'})",
              "", f"Command: `python benchmarks/quality.py {' '.join(sys.argv[1:])}`", "",
+             f"Taken {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(time.time() - wall))} at tinygan commit "
+             f"{git_commit()}.", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} threads "
              f"per run, {args.jobs} run(s) at a time; "
              f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch {_torch_version()}; "

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygan.benchmark.report import git_commit
 from tinygan.gan.recipes import recipe_for
 from tinygan.metrics.evaluate import evaluate_generator
 from tinygan.run import TrainConfig, Trainer
@@ -101,18 +102,6 @@ _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 def _budget(args) -> dict:
     """What a saved run must share with this invocation to be reused."""
     return {"steps": args.steps, "evals": args.evals, "ema": args.ema, "n": args.n}
-
-
-def _commit() -> str:
-    """The git commit the code under test comes from (with "+changes" when the tree differs), or "unknown"."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=30).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "tinygan"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=30).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (head + ("+changes" if dirty else "")) if head else "unknown"
 
 
 def _commits(work: Path, args) -> str:
@@ -219,8 +208,8 @@ def main(argv=None) -> int:
     if args.worker:                                  # one (row, seed) in this process: save it and stop
         name, seed = args.only[0], args.seeds[0]
         rows = train_row(name, ROWS[name], seed, args, out)
-        _run_file(work, name, seed).write_text(json.dumps({"budget": _budget(args), "commit": _commit(), "rows": rows},
-                                                          default=str))
+        saved = {"budget": _budget(args), "commit": git_commit("tinygan"), "rows": rows}
+        _run_file(work, name, seed).write_text(json.dumps(saved, default=str))
         return 0
     started = time.time()
     todo = [(name, seed) for name in args.only for seed in args.seeds

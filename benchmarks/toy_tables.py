@@ -59,7 +59,6 @@ import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import shlex  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
@@ -71,6 +70,7 @@ import tinygan  # noqa: E402
 from tinygan import nn, optim  # noqa: E402
 from tinygan import random as _random  # noqa: E402
 from tinygan.autograd import Tensor, no_grad  # noqa: E402
+from tinygan.benchmark.report import git_commit  # noqa: E402
 from tinygan.data import sample_toy  # noqa: E402
 from tinygan.gan.losses import get_loss  # noqa: E402
 from tinygan.gan.models import MLPDiscriminator, MLPGenerator  # noqa: E402
@@ -272,14 +272,7 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parent, timeout=10).stdout.strip()
-        commit += " (with uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.SubprocessError):
-        commit = "?"
+    commit = git_commit()
     return {"cpu": cpu, "cores": os.cpu_count(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "python": platform.python_version(), "numpy": np.__version__,
             "tinygan": getattr(tinygan, "__version__", "?"), "commit": commit}

@@ -79,15 +79,19 @@ def blas_info() -> dict:
     return out
 
 
-def _git_commit() -> str:
-    """The tinygan checkout's commit (read-only: no index refresh), '+dirty' if tracked files changed."""
+def git_commit(*paths: str) -> str:
+    """The tinygan checkout's commit, '+dirty' if tracked files (under ``paths``, if given) differ from it.
+
+    Read-only (no index refresh); "unknown" outside a git checkout.  The
+    benchmark reports and the result scripts under benchmarks/ all record it.
+    """
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, env=env, capture_output=True,
                               text=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, env=env,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *paths], cwd=root,
+                               env=env, capture_output=True, text=True, timeout=10).stdout.strip()
         return f"{head}{'+dirty' if dirty else ''}" if head else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -108,7 +112,7 @@ def versions(device: str) -> dict:
            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
            "torch_mkldnn": bool(torch.backends.mkldnn.is_available()),
            "torch_mkl": bool(torch.backends.mkl.is_available()),
-           "tinygan": _tinygan_version(), "tinygan_commit": _git_commit()}
+           "tinygan": _tinygan_version(), "tinygan_commit": git_commit()}
     if device != "cpu":
         import cupy
         out["cupy"] = cupy.__version__
