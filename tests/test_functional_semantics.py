@@ -342,3 +342,81 @@ def test_conv2d_string_padding_errors():
         F.conv2d(x, w, stride=(2, 1), padding="same")
     with pytest.raises(ValueError, match=r"^conv2d: padding='same' needs a 4-D weight \(O, C, kh, kw\)$"):
         F.conv2d(x, _t(np.zeros((3, 2, 3))), padding="same")
+
+
+# ---------------------------------------------------------------------------- the losses' defaults and messages
+
+def test_logsigmoid_is_log_of_the_sigmoid():
+    x = np.array([-30.0, -2.0, 0.0, 1.5, 30.0])
+    np.testing.assert_allclose(F.logsigmoid(_t(x)).numpy(), -np.logaddexp(0.0, -x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("loss,ref", [
+    (F.mse_loss, lambda x, t: np.square(x - t)),
+    (F.binary_cross_entropy_with_logits, lambda x, t: np.logaddexp(0.0, x) - t * x),
+])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", None])
+def test_pointwise_losses_reduce_and_differentiate(loss, ref, reduction):
+    x, t = RNG.standard_normal((3, 4)), RNG.uniform(size=(3, 4))
+    xt, tt = _t(x, grad=True), _t(t, grad=True)
+    out = loss(xt, tt) if reduction is None else loss(xt, tt, reduction=reduction)   # None: the default, mean
+    each = ref(x, t)
+    expected = each.sum() if reduction == "sum" else each if reduction == "none" else each.mean()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    g = RNG.standard_normal(out.shape)
+    gx, gt = tg.grad((out * _t(g)).sum(), [xt, tt])                   # each gradient against finite differences
+    h = 1e-6
+    for arr, got, which in ((x, gx, 0), (t, gt, 1)):
+        num = np.zeros_like(arr)
+        for i in np.ndindex(arr.shape):
+            up, down = arr.copy(), arr.copy()
+            up[i] += h
+            down[i] -= h
+            args_up = (up, t) if which == 0 else (x, up)
+            args_down = (down, t) if which == 0 else (x, down)
+            e_up, e_down = ref(*args_up), ref(*args_down)
+            red = (np.sum if reduction == "sum" else (lambda a: a) if reduction == "none" else np.mean)
+            num[i] = np.sum((red(e_up) - red(e_down)) * g) / (2 * h)
+        np.testing.assert_allclose(got.numpy(), num, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("loss,name", [(F.mse_loss, "mse_loss"), (F.l1_loss, "l1_loss"),
+                                       (F.binary_cross_entropy_with_logits, "binary_cross_entropy_with_logits")])
+def test_pointwise_loss_messages_name_the_loss(loss, name):
+    x = _t(np.zeros((2, 3)))
+    with pytest.raises(TypeError, match=rf"^{name}: input must be a floating-point tensor"):
+        loss(tg.Tensor(np.zeros((2, 3), dtype=np.int64)), x)
+    with pytest.raises(ValueError, match=rf"^{name}: reduction must be 'mean', 'sum' or 'none', got 'max'$"):
+        loss(x, x, reduction="max")
+    with pytest.raises(ValueError, match=rf"^{name}: input of shape \(2, 3\) and target of shape \(3, 2\) must match$"):
+        loss(x, _t(np.zeros((3, 2))))
+
+
+def test_cross_entropy_default_and_messages():
+    logits, labels = RNG.standard_normal((4, 3)), np.array([2, 0, 1, 2])
+    lt = _t(logits)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    each = -log_p[np.arange(4), labels]
+    np.testing.assert_allclose(F.cross_entropy(lt, labels).numpy(), each.mean(), rtol=1e-12)
+    np.testing.assert_allclose(F.cross_entropy(lt, tg.Tensor(labels), reduction="none").numpy(), each, rtol=1e-12)
+    with pytest.raises(TypeError, match=r"^cross_entropy: input must be a floating-point tensor"):
+        F.cross_entropy(tg.Tensor(labels[:, None].repeat(3, 1)), labels)
+    with pytest.raises(ValueError, match=r"^cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'max'$"):
+        F.cross_entropy(lt, labels, reduction="max")
+    with pytest.raises(ValueError, match=r"^cross_entropy: expected logits \(N, K\) and integer targets \(N,\)"):
+        F.cross_entropy(lt, labels.astype(np.float64))
+    with pytest.raises(ValueError, match=r"^cross_entropy: targets must lie in \[0, 3\), got min 0 max 3$"):
+        F.cross_entropy(lt, np.array([0, 3, 1, 1]))
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_bce_with_logits_gradient_for_a_constant_target(create_graph):
+    """The usual case (labels need no gradient), also under create_graph (a gradient penalty through D's loss)."""
+    x, t = RNG.standard_normal(5), np.array([1.0, 0.0, 1.0, 0.0, 0.5])
+    xt = _t(x, grad=True)
+    (gx,) = tg.grad(F.binary_cross_entropy_with_logits(xt, t), xt, create_graph=create_graph)
+    sig = 1.0 / (1.0 + np.exp(-x))
+    np.testing.assert_allclose(gx.numpy(), (sig - t) / 5, rtol=1e-12)
+    if create_graph:                                                   # d/dx of sum(gx) = sigma'(x) / 5
+        (hx,) = tg.grad(gx.sum(), xt)
+        np.testing.assert_allclose(hx.numpy(), sig * (1 - sig) / 5, rtol=1e-12)

@@ -597,24 +597,17 @@ class BCEWithLogits(Function):
             return loss.sum()
         return loss
 
-    def _scale(self, g, like):
-        """g broadcast over the elements (reduced losses) and divided by N for the mean."""
-        if self.reduction == "none":
-            return g
-        return g * (1.0 / like.size) if self.reduction == "mean" else g
-
     def backward(self, g):
+        # x and t have one shape (binary_cross_entropy_with_logits checks it), so g (a scalar for a
+        # reduced loss) times an (x, t) expression already has it.
         x, t = self.inputs
+        n = x._data.size
         if not is_grad_enabled():
-            gd = self._scale(g._data, x._data)
+            gd = g._data * (1.0 / n) if self.reduction == "mean" else g._data
             gx = Tensor(gd * (_sigmoid_array(x._data) - t._data)) if self.needs_input_grad[0] else None
             gt = Tensor(-gd * x._data) if self.needs_input_grad[1] else None
-            if gx is not None and gx.shape != x.shape:
-                gx = Tensor(get_array_module(x._data).broadcast_to(gx._data, x.shape).copy())
-            if gt is not None and gt.shape != t.shape:
-                gt = Tensor(get_array_module(t._data).broadcast_to(gt._data, t.shape).copy())
             return gx, gt
-        gs = g if self.reduction == "none" else g * (1.0 / x.numel()) if self.reduction == "mean" else g
+        gs = g * (1.0 / n) if self.reduction == "mean" else g
         gx = gs * (Sigmoid()(x) - t) if self.needs_input_grad[0] else None
         gt = -(gs * x) if self.needs_input_grad[1] else None
         return gx, gt
