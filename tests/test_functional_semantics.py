@@ -420,3 +420,70 @@ def test_bce_with_logits_gradient_for_a_constant_target(create_graph):
     if create_graph:                                                   # d/dx of sum(gx) = sigma'(x) / 5
         (hx,) = tg.grad(gx.sum(), xt)
         np.testing.assert_allclose(hx.numpy(), sig * (1 - sig) / 5, rtol=1e-12)
+
+
+def test_log_softmax_names_itself():
+    with pytest.raises(TypeError, match=r"^log_softmax: input must be a floating-point tensor"):
+        F.log_softmax(tg.Tensor(np.zeros(3, dtype=np.int64)))
+
+
+def test_binary_cross_entropy_clamps_its_logs_at_minus_100():
+    """-[t log p + (1 - t) log(1 - p)] with log clamped at -100 (PyTorch), and gradients finite at p = 0 and 1."""
+    p = np.array([0.0, 1.0, 0.3, 1e-14, np.exp(-100.5), 0.999])
+    t = np.array([1.0, 0.0, 0.6, 0.0, 1.0, 1.0])
+    clamp = lambda a: np.maximum(a, -100.0)                            # noqa: E731
+    with np.errstate(divide="ignore"):
+        each = -(t * clamp(np.log(p)) + (1 - t) * clamp(np.log(1 - p)))
+        dt = clamp(np.log(1 - p)) - clamp(np.log(p))
+    pt, tt = _t(p, grad=True), _t(t, grad=True)
+    np.testing.assert_allclose(F.binary_cross_entropy(pt, tt).numpy(), each.mean(), rtol=1e-12)   # default: mean
+    np.testing.assert_allclose(F.binary_cross_entropy(pt, tt, reduction="none").numpy(), each, rtol=1e-12)
+    gp, gt = tg.grad(F.binary_cross_entropy(pt, tt, reduction="sum"), [pt, tt])
+    np.testing.assert_allclose(gp.numpy(), (p - t) / np.maximum(p * (1 - p), 1e-12), rtol=1e-12)
+    np.testing.assert_allclose(gt.numpy(), dt, rtol=1e-12)
+    (gp_only,) = tg.grad(F.binary_cross_entropy(pt, t, reduction="sum"), pt)   # a constant target
+    np.testing.assert_allclose(gp_only.numpy(), gp.numpy(), rtol=1e-12)
+    name = "binary_cross_entropy"
+    with pytest.raises(TypeError, match=rf"^{name}: input must be a floating-point tensor"):
+        F.binary_cross_entropy(tg.Tensor(np.zeros(3, dtype=np.int64)), t[:3])
+    with pytest.raises(ValueError, match=rf"^{name}: input of shape \(6,\) and target of shape \(2,\) must match$"):
+        F.binary_cross_entropy(pt, t[:2])
+    with pytest.raises(ValueError, match=rf"^{name}: reduction must be 'mean', 'sum' or 'none', got 'max'$"):
+        F.binary_cross_entropy(pt, tt, reduction="max")
+
+
+# ---------------------------------------------------------------------------- batch norm over "several processes"
+
+def _two_ranks():
+    """allreduce for two simulated processes that hold the same half batch: the sum is twice each one's part."""
+    return lambda a: 2.0 * a
+
+
+@pytest.mark.parametrize("affine", [True, False])
+def test_sync_batch_norm_of_two_equal_halves_is_batch_norm_of_one(affine):
+    """Two processes holding the same batch have that batch's statistics: forward and backward equal the plain ones
+    (the all-reduce sums counts and sums alike), through F.sync_batch_norm's hook."""
+    x, g = RNG.standard_normal((4, 3, 2, 2)), RNG.standard_normal((4, 3, 2, 2))
+    w, b = (RNG.standard_normal(3), RNG.standard_normal(3)) if affine else (None, None)
+    results = []
+    for hook in (None, _two_ranks()):
+        xt = _t(x, grad=True)
+        wt, bt = (_t(w, grad=True), _t(b, grad=True)) if affine else (None, None)
+        if hook is None:
+            y = F.batch_norm(xt, None, None, wt, bt, training=True)
+        else:
+            with F.sync_batch_norm(hook):
+                y = F.batch_norm(xt, None, None, wt, bt, training=True)
+        grads = tg.grad((y * _t(g)).sum(), [xt] + ([wt, bt] if affine else []))
+        results.append([y.numpy()] + [a.numpy() for a in grads])
+    for plain, synced in zip(*results):
+        np.testing.assert_allclose(synced, plain, rtol=1e-10, atol=1e-12)
+
+
+def test_sync_batch_norm_refuses_a_second_derivative():
+    xt = _t(RNG.standard_normal((4, 3)), grad=True)
+    with F.sync_batch_norm(_two_ranks()):
+        y = F.batch_norm(xt, None, None, training=True)
+    with pytest.raises(RuntimeError, match=r"^batch norm with statistics over several processes \(--sync-bn\) has no "
+                                           r"second derivative"):
+        tg.grad((y * y).sum(), xt, create_graph=True)
