@@ -487,3 +487,34 @@ def test_sync_batch_norm_refuses_a_second_derivative():
     with pytest.raises(RuntimeError, match=r"^batch norm with statistics over several processes \(--sync-bn\) has no "
                                            r"second derivative"):
         tg.grad((y * y).sum(), xt, create_graph=True)
+
+
+# ---------------------------------------------------------------------------- argument checks of the activations and layers
+
+@pytest.mark.parametrize("fn,name", [(F.relu, "relu"), (F.softplus, "softplus"), (F.leaky_relu, "leaky_relu")])
+def test_activations_refuse_integer_tensors_by_name(fn, name):
+    with pytest.raises(TypeError, match=rf"^{name}: input must be a floating-point tensor"):
+        fn(tg.Tensor(np.zeros(3, dtype=np.int64)))
+
+
+def test_every_tensor_argument_is_checked_even_after_a_missing_one():
+    x = _t(RNG.standard_normal((4, 3)))
+    with pytest.raises(TypeError, match=r"^batch_norm: bias must be a floating-point tensor"):
+        F.batch_norm(x, None, None, None, tg.Tensor(np.zeros(3, dtype=np.int64)), training=True)
+    xs, w = _t(np.zeros((1, 2, 4, 4))), _t(np.zeros((3, 2, 3, 3)))
+    with pytest.raises(TypeError, match=r"^conv2d: all tensors must have the same dtype, got input float64, "
+                                        r"weight float64, bias float32$"):
+        F.conv2d(xs, w, bias=tg.Tensor(np.zeros(3, dtype=np.float32)))
+
+
+def test_layer_norm_default_eps_is_torchs():
+    x = 1e-3 * RNG.standard_normal((2, 5))                          # variance ~1e-6: eps matters
+    mu, var = x.mean(axis=1, keepdims=True), x.var(axis=1, keepdims=True)
+    np.testing.assert_allclose(F.layer_norm(_t(x), (5,)).numpy(), (x - mu) / np.sqrt(var + 1e-5), rtol=1e-10)
+
+
+def test_a_plain_target_takes_the_inputs_dtype():
+    x = tg.Tensor(RNG.standard_normal(3).astype(np.float32))
+    loss = F.mse_loss(x, [0.5, 0.25, 1.0], reduction="none")
+    assert loss.dtype == np.float32
+    np.testing.assert_allclose(loss.numpy(), np.square(x.numpy() - np.float32([0.5, 0.25, 1.0])), rtol=1e-6)
