@@ -473,7 +473,9 @@ def test_sync_batch_norm_refuses_a_second_derivative():
     with F.sync_batch_norm(_two_ranks()):
         y = F.batch_norm(xt, None, None, training=True)
     with pytest.raises(RuntimeError, match=r"^batch norm with statistics over several processes \(--sync-bn\) has no "
-                                           r"second derivative"):
+                                           r"second derivative: a penalty that differentiates D twice \(R1, the "
+                                           r"gradient penalty\) needs a critic without batch norm, or a run without "
+                                           r"--sync-bn$"):
         tg.grad((y * y).sum(), xt, create_graph=True)
 
 
@@ -506,3 +508,219 @@ def test_a_plain_target_takes_the_inputs_dtype():
     loss = F.mse_loss(x, [0.5, 0.25, 1.0], reduction="none")
     assert loss.dtype == np.float32
     np.testing.assert_allclose(loss.numpy(), np.square(x.numpy() - np.float32([0.5, 0.25, 1.0])), rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------- linear and the convolutions' arguments
+
+def test_linear_names_each_argument_it_refuses():
+    x, w, b = _t(np.zeros((2, 3))), _t(np.zeros((4, 3))), _t(np.zeros(4))
+    ints = tg.Tensor(np.zeros(3, dtype=np.int64))
+    for kwargs, name in (({"x": ints}, "input"), ({"weight": ints}, "weight"), ({"bias": ints}, "bias")):
+        args = {"x": x, "weight": w, "bias": b, **kwargs}
+        with pytest.raises(TypeError, match=rf"^linear: {name} must be a floating-point tensor"):
+            F.linear(args["x"], args["weight"], args["bias"])
+    with pytest.raises(ValueError, match=r"^linear: input of shape \(2, 5\) does not match weight of shape \(4, 3\) "
+                                         r"\(need input \(\.\.\., 3\) and weight \(out, in\)\)$"):
+        F.linear(_t(np.zeros((2, 5))), w)
+    with pytest.raises(ValueError, match=r"\(need input \(\.\.\., in\) and weight \(out, in\)\)$"):
+        F.linear(x, _t(np.zeros(3)))                                 # a 1-D weight has no "in" to name
+    with pytest.raises(ValueError, match=r"^linear: input of shape \(\) does not match"):
+        F.linear(_t(1.0), w)                                         # a scalar input, even with a 2-D weight
+
+
+def test_linear_takes_a_vector_input_as_torch():
+    x, w, b = RNG.standard_normal(3), RNG.standard_normal((4, 3)), RNG.standard_normal(4)
+    np.testing.assert_allclose(F.linear(_t(x), _t(w), _t(b)).numpy(), w @ x + b, rtol=1e-12)
+    gradcheck(F.linear, [_t(x, grad=True), _t(w, grad=True), _t(b, grad=True)])
+    x3 = RNG.standard_normal((2, 5, 3))                              # any leading axes
+    np.testing.assert_allclose(F.linear(_t(x3), _t(w)).numpy(), x3 @ w.T, rtol=1e-12)
+
+
+def test_conv_transpose2d_defaults_and_argument_names():
+    x, w = RNG.standard_normal((1, 2, 3, 3)), RNG.standard_normal((2, 1, 2, 2))
+    y = F.conv_transpose2d(_t(x), _t(w)).numpy()                     # stride 1, padding 0: 3 + 2 - 1 = 4
+    ref = np.zeros((1, 1, 4, 4))
+    for c, i, j, p, q in np.ndindex(2, 3, 3, 2, 2):
+        ref[0, 0, i + p, j + q] += x[0, c, i, j] * w[c, 0, p, q]
+    np.testing.assert_allclose(y, ref, rtol=1e-12)
+    for name in ("stride", "padding", "output_padding"):
+        with pytest.raises(TypeError, match=rf"^conv_transpose2d: {name} must be an int or a pair of ints"):
+            F.conv_transpose2d(_t(x), _t(w), **{name: 1.5})
+    with pytest.raises(ValueError, match=r"^conv_transpose2d: bias of shape \(2,\) does not match 1 output channels"):
+        F.conv_transpose2d(_t(x), _t(w), bias=_t(np.zeros(2)))
+
+
+def test_conv2d_grad_weight_defaults_and_argument_names():
+    x, gy = RNG.standard_normal((2, 2, 4, 4)), RNG.standard_normal((2, 3, 3, 3))
+    gw = F.conv2d_grad_weight(_t(x), _t(gy), 2).numpy()              # stride 1, padding 0: 4 - 2 + 1 = 3
+    ref = np.einsum("ncijpq,noij->ocpq",
+                    np.lib.stride_tricks.sliding_window_view(x, (2, 2), axis=(2, 3)), gy)
+    np.testing.assert_allclose(gw, ref, rtol=1e-12)
+    ints = tg.Tensor(np.zeros((2, 2, 4, 4), dtype=np.int64))
+    with pytest.raises(TypeError, match=r"^conv2d_grad_weight: input must be a floating-point tensor"):
+        F.conv2d_grad_weight(ints, _t(gy), 2)
+    with pytest.raises(TypeError, match=r"^conv2d_grad_weight: grad_output must be a floating-point tensor"):
+        F.conv2d_grad_weight(_t(x), ints, 2)
+    for name in ("stride", "padding", "kernel_size"):
+        kwargs = {"kernel_size": 2, name: 1.5}
+        with pytest.raises(TypeError, match=rf"^conv2d_grad_weight: {name} must be an int or a pair of ints"):
+            F.conv2d_grad_weight(_t(x), _t(gy), **kwargs)
+
+
+# ---------------------------------------------------------------------------- backward computes only what is asked
+
+_CONV_KERNELS = ("conv2d", "conv2d_grad_input", "conv2d_grad_weight")
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Counts the calls of each convolution kernel made through tinygan.functional."""
+    from tinygan.kernels import conv as kernels
+    calls = dict.fromkeys(_CONV_KERNELS, 0)
+    for name in _CONV_KERNELS:
+        def counted(*args, _name=name, _f=getattr(kernels, name), **kwargs):
+            calls[_name] += 1
+            return _f(*args, **kwargs)
+        monkeypatch.setattr(kernels, name, counted)
+    return calls
+
+
+@pytest.mark.parametrize("op,shapes,wrt,kernel", [
+    # conv2d: dL/dx is a transposed convolution, dL/dw a weight gradient
+    (lambda a, b: F.conv2d(a, b, stride=2, padding=1), ((2, 3, 6, 6), (4, 3, 4, 4)), 0, "conv2d_grad_input"),
+    (lambda a, b: F.conv2d(a, b, stride=2, padding=1), ((2, 3, 6, 6), (4, 3, 4, 4)), 1, "conv2d_grad_weight"),
+    # conv_transpose2d: dL/dx is a convolution, dL/dw a weight gradient with g and x swapped
+    (lambda a, b: F.conv_transpose2d(a, b, stride=2, padding=1), ((2, 3, 3, 3), (3, 4, 4, 4)), 0, "conv2d"),
+    (lambda a, b: F.conv_transpose2d(a, b, stride=2, padding=1), ((2, 3, 3, 3), (3, 4, 4, 4)), 1,
+     "conv2d_grad_weight"),
+    # conv2d_grad_weight is bilinear in (x, gy): dL/dx a transposed convolution, dL/dgy a convolution
+    (lambda a, b: F.conv2d_grad_weight(a, b, 4, stride=2, padding=1), ((2, 3, 6, 6), (2, 4, 3, 3)), 0,
+     "conv2d_grad_input"),
+    (lambda a, b: F.conv2d_grad_weight(a, b, 4, stride=2, padding=1), ((2, 3, 6, 6), (2, 4, 3, 3)), 1, "conv2d"),
+])
+def test_conv_backward_runs_one_kernel_for_one_input(kernel_calls, op, shapes, wrt, kernel):
+    """With one input needing a gradient, backward runs that input's kernel alone (D's first layer on images
+    needs no dL/dx), and the gradient is right: checked against finite differences of the other input fixed."""
+    a, b = (_t(RNG.standard_normal(s), grad=(i == wrt)) for i, s in enumerate(shapes))
+    y = op(a, b)
+    g = _t(RNG.standard_normal(y.shape))
+    before = dict(kernel_calls)
+    (grad,) = tg.grad((y * g).sum(), (a, b)[wrt])
+    ran = {k: kernel_calls[k] - before[k] for k in _CONV_KERNELS}
+    assert ran == {k: int(k == kernel) for k in _CONV_KERNELS}
+    other = (a, b)[1 - wrt]
+    gradcheck(lambda t: (op(t, other) if wrt == 0 else op(other, t)) * g, [(a, b)[wrt]])
+    assert grad.shape == (a, b)[wrt].shape
+
+
+# ---------------------------------------------------------------------------- batch norm's arguments and paths
+
+def test_batch_norm_defaults_to_evaluation_with_torchs_eps():
+    x = RNG.standard_normal((4, 3))
+    rm, rv = RNG.standard_normal(3), np.full(3, 1e-4)               # a variance where eps matters
+    y = F.batch_norm(_t(x), rm.copy(), rv.copy()).numpy()
+    np.testing.assert_allclose(y, (x - rm) / np.sqrt(rv + 1e-5), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["input", "weight", "bias"])
+def test_batch_norm_names_the_integer_tensor(name):
+    args = {"input": _t(RNG.standard_normal((4, 3))), "weight": _t(np.ones(3)), "bias": _t(np.zeros(3))}
+    args[name] = tg.Tensor(np.ones(args[name].shape, dtype=np.int64))
+    with pytest.raises(TypeError, match=rf"^batch_norm: {name} must be a floating-point tensor"):
+        F.batch_norm(args["input"], None, None, args["weight"], args["bias"], training=True)
+
+
+@pytest.mark.parametrize("momentum", [1.5, -0.1, True, "0.1", None])
+def test_batch_norm_momentum_must_be_a_number_in_0_1(momentum):
+    with pytest.raises(ValueError, match=r"^batch_norm: momentum must be a number in \[0, 1\], got .* "
+                                         r"\(nn\.BatchNorm\*d\(momentum=None\) is the cumulative average\)$"):
+        F.batch_norm(_t(RNG.standard_normal((4, 3))), np.zeros(3), np.ones(3), training=True, momentum=momentum)
+
+
+@pytest.mark.parametrize("name", ["weight", "bias", "running_mean", "running_var"])
+def test_batch_norm_names_the_argument_of_the_wrong_shape(name):
+    args = {"weight": _t(np.ones(3)), "bias": _t(np.zeros(3)), "running_mean": np.zeros(3), "running_var": np.ones(3)}
+    args[name] = _t(np.ones(2)) if name in ("weight", "bias") else np.ones(2)
+    with pytest.raises(ValueError, match=rf"^batch_norm: {name} of shape \(2,\) does not match the input's 3 channels"):
+        F.batch_norm(_t(RNG.standard_normal((4, 3))), args["running_mean"], args["running_var"],
+                     args["weight"], args["bias"], training=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_takes_tensor_running_statistics_and_keeps_the_dtype(dtype):
+    x = RNG.standard_normal((6, 3, 2, 2)).astype(dtype)
+    rm, rv = tg.Tensor(np.zeros(3, dtype)), tg.Tensor(np.ones(3, dtype))
+    y = F.batch_norm(tg.Tensor(x), rm, rv, training=True, momentum=0.25)
+    assert y.dtype == dtype
+    m = x.size // 3
+    mean, var = x.mean(axis=(0, 2, 3), dtype=np.float64), x.var(axis=(0, 2, 3), dtype=np.float64)
+    tol = 1e-6 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(rm.numpy(), 0.25 * mean, rtol=tol, atol=tol)       # the Tensors updated in place
+    np.testing.assert_allclose(rv.numpy(), 0.75 + 0.25 * var * m / (m - 1), rtol=tol)
+    y = F.batch_norm(tg.Tensor(x), rm, rv)                           # evaluation reads the Tensors
+    assert y.dtype == dtype and rm.dtype == dtype and rv.dtype == dtype
+    ref = (x - rm.numpy().reshape(1, 3, 1, 1)) / np.sqrt(rv.numpy().reshape(1, 3, 1, 1) + 1e-5)
+    np.testing.assert_allclose(y.numpy(), ref, rtol=tol, atol=tol)
+
+
+def test_batch_norm_in_a_thread_that_never_synced():
+    """Batch norm reads sync_batch_norm's all-reduce from a thread-local; a fresh thread has none set."""
+    import threading
+    out = {}
+
+    def train():
+        try:
+            out["y"] = F.batch_norm(_t(RNG.standard_normal((4, 3))), None, None, training=True).numpy()
+        except Exception as e:                                       # noqa: BLE001 - reported below
+            out["error"] = e
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    thread.join()
+    assert "error" not in out, out.get("error")
+    np.testing.assert_allclose(out["y"].mean(axis=0), 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(8, 3), (4, 3, 5, 5)])
+def test_batch_norm_gpu_path_on_numpy_equals_the_fast_path(monkeypatch, affine, shape):
+    """The generic path (CuPy's: forward keeps xhat, backward reads it) run on NumPy arrays equals the
+    NumPy fast path (keeps no xhat), forward and both gradients; the first is checked by finite differences."""
+    x = RNG.standard_normal(shape) * 3 + 1
+    w, b = (RNG.standard_normal(3), RNG.standard_normal(3)) if affine else (None, None)
+    g = RNG.standard_normal(shape)
+
+    def run():
+        xt = _t(x, grad=True)
+        wt, bt = (_t(w, grad=True), _t(b, grad=True)) if affine else (None, None)
+        y = F.batch_norm(xt, None, None, wt, bt, training=True)
+        (y * _t(g)).sum().backward()
+        return [y.numpy(), xt.grad.numpy()] + ([wt.grad.numpy(), bt.grad.numpy()] if affine else [])
+
+    fast = run()
+    monkeypatch.setattr(F._bn, "fast_path", lambda a: False)
+    generic = run()
+    for f, s in zip(fast, generic):
+        np.testing.assert_allclose(s, f, rtol=1e-10, atol=1e-12)
+    args = [_t(x, grad=True)] + ([_t(w, grad=True), _t(b, grad=True)] if affine else [])
+    gradcheck(lambda xt, *wb: F.batch_norm(xt, None, None, *(wb or (None, None)), training=True) * _t(g), args)
+
+
+# ---------------------------------------------------------------------------- leaky_relu with a negative slope
+
+@pytest.mark.parametrize("slope", [-0.5, 1.5])
+def test_leaky_relu_mask_path_first_and_second_order(slope):
+    """A negative slope (or one above 1) cannot read the slope map off the output: forward keeps a mask."""
+    from tinygan.testing import gradgradcheck
+    x = RNG.standard_normal((3, 4))
+    x[np.abs(x) < 0.05] = 0.5                                        # away from the kink
+    y = F.leaky_relu(_t(x), slope).numpy()
+    np.testing.assert_array_equal(y, np.where(x > 0, x, slope * x))
+    gradcheck(lambda t: F.leaky_relu(t, slope), [_t(x, grad=True)])
+    g = RNG.standard_normal(x.shape)
+    xt, gt = _t(x, grad=True), _t(g, grad=True)
+    (gx,) = tg.grad((F.leaky_relu(xt, slope) * gt).sum(), xt, create_graph=True)
+    np.testing.assert_array_equal(gx.numpy(), g * np.where(x > 0, 1.0, slope))
+    (ggt,) = tg.grad((gx * _t(x)).sum(), gt)                         # d/dg <g s, x> = s x
+    np.testing.assert_array_equal(ggt.numpy(), np.where(x > 0, 1.0, slope) * x)
+    gradgradcheck(lambda t: F.leaky_relu(t, slope), [_t(x, grad=True)])

@@ -82,14 +82,17 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
 # ---------------------------------------------------------------------------
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """y = x W^T + b.   x (N, in), W (out, in), b (out,) -> y (N, out)."""
+    """y = x W^T + b.   x (..., in), W (out, in), b (out,) -> y (..., out); x may be one vector (in,)."""
     _check_float("linear", input=x, weight=weight, bias=bias)
     if x.ndim < 1 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
         raise ValueError(f"linear: input of shape {x.shape} does not match weight of shape {weight.shape} "
                          f"(need input (..., {weight.shape[1] if weight.ndim == 2 else 'in'}) and weight (out, in))")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
-    y = x @ weight.T                                   # (N, out)
+    if x.ndim == 1:                                    # (in,) -> (out,), as torch.nn.functional.linear
+        y = (x.reshape(1, -1) @ weight.T).reshape(-1)
+    else:
+        y = x @ weight.T                               # (N, out)
     return y if bias is None else y + bias
 
 
