@@ -572,3 +572,21 @@ def test_custom_function():
     np.testing.assert_array_equal(g.numpy(), [12.0, 3.0])
     (gg,) = tinygan.grad(g.sum(), x)
     np.testing.assert_array_equal(gg.numpy(), [12.0, -6.0])
+
+
+def test_a_gradient_takes_its_inputs_dtype_as_in_pytorch():
+    """float32 times float64 is float64, but the float32 input's gradient is float32 (PyTorch casts it back)."""
+    a_np, b_np = np.array([1.5, -2.0, 0.25], np.float32), np.array([3.0, 0.5, -1.0])
+    a, b = tinygan.Tensor(a_np, requires_grad=True), tinygan.Tensor(b_np, requires_grad=True)
+    h = a * 2.0                                               # float32 intermediate, fed into float64 work
+    y = (h * b).sum()
+    assert y.dtype == np.float64
+    y.backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_array_equal(a.grad.numpy(), (2.0 * b_np).astype(np.float32))
+    np.testing.assert_array_equal(b.grad.numpy(), 2.0 * a_np.astype(np.float64))
+    (ga,) = tinygan.grad((a * b * a).sum(), a, create_graph=True)   # also as a graph node, differentiable again
+    assert ga.dtype == np.float32
+    (gb,) = tinygan.grad(ga.sum(), b)
+    assert gb.dtype == np.float64
+    np.testing.assert_allclose(gb.numpy(), 2.0 * a_np, rtol=1e-7)

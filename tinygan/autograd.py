@@ -793,7 +793,13 @@ def run_backward(roots: Sequence[Tensor], root_grads: Sequence[Tensor], retain_g
 
 def _accumulate(fn: Function, t: Tensor, gx: Tensor, grads: dict, results: dict,
                 wanted_ids: set | None, create_graph: bool, claimed: set[int]) -> None:
-    """Add one gradient contribution ``gx`` for input ``t`` of ``fn`` where it belongs."""
+    """Add one gradient contribution ``gx`` for input ``t`` of ``fn`` where it belongs.
+
+    As in PyTorch, a gradient takes its input's dtype: a float32 tensor used
+    with a float64 one (the result is float64) still gets a float32 gradient.
+    """
+    if gx.dtype != t.dtype:
+        gx = gx.to(t.dtype)
     if gx.shape != t.shape:
         raise RuntimeError(
             f"{fn.name}: backward produced a gradient of shape {gx.shape} "
