@@ -33,7 +33,7 @@ optim|tinygan/optim.py tinygan/kernels/optim.py|tests/test_semantics.py;tests/te
 nn|tinygan/nn/*|tests/test_nn_optim.py;tests/test_nn_init.py;tests/test_nn_semantics.py;tests/test_nn_module.py;tests/test_semantics.py;tests/test_errors.py;tests/test_engine_contracts.py;tests/test_spectral_norm_semantics.py;tests/test_spectral_norm.py;--deselect;tests/test_spectral_norm.py::test_matches_torch;--deselect;tests/test_spectral_norm.py::test_penalty_through_sigma_matches_torch;--deselect;tests/test_spectral_norm.py::test_sngan_without_loss;--deselect;tests/test_spectral_norm.py::test_cli_flag;--deselect;tests/test_spectral_norm.py::test_resume_is_bit_identical
 kernels|tinygan/kernels/*|tests/test_kernels_conv.py;tests/test_kernels_conv_helpers.py;tests/test_kernels_fast.py;tests/test_semantics.py;tests/test_engine_contracts.py;tests/test_kernels_semantics.py;tests/test_kernels_layout.py;tests/test_kernels_activations.py;tests/test_kernels_batchnorm.py|tinygan/kernels/optim.py tinygan/kernels/__init__.py
 functional|tinygan/functional.py|tests/test_functional_semantics.py;tests/test_nn_semantics.py;tests/test_semantics.py;tests/test_gradcheck.py;tests/test_errors.py
-ops|tinygan/ops.py|tests/test_gradcheck.py;tests/test_autograd.py;tests/test_errors.py
+ops|tinygan/ops.py|tests/test_ops_semantics.py;tests/test_ops_inplace_semantics.py;tests/test_inplace.py;tests/test_autograd.py;tests/test_errors.py;tests/test_gradcheck.py
 '
 
 field() {  # field GROUP N

@@ -563,8 +563,10 @@ class Norm2(Function):
         (x,) = self.inputs
         keep = _keepdims_shape(x.shape, self.axis)
         y = self.saved_output().reshape(keep)                        # (..., 1, ...)
-        y_safe = y + _const((y._data == 0).astype(y.dtype))           # y, or 1 where y = 0 (and x = 0 there)
-        return BroadcastTo(x.shape)(g.reshape(keep)) * x / y_safe
+        zero = (y._data == 0).astype(y.dtype)                        # 1 where y = 0: x = 0, or x^2 underflowed
+        y_safe = y + _const(zero)                                    # y, or 1 where y = 0
+        g = g.reshape(keep) * _const(1 - zero)                       # gx = 0 where y = 0
+        return BroadcastTo(x.shape)(g) * x / y_safe
 
 
 class Maximum(Function):
@@ -905,6 +907,9 @@ class TensorMethods:
 
     def unsqueeze(self, dim: int) -> "Tensor":
         shp = list(self.shape)
+        if not -len(shp) - 1 <= dim <= len(shp):
+            raise IndexError(f"unsqueeze: dim {dim} is out of range for a tensor of shape {self.shape} "
+                             f"(expected -{len(shp) + 1} to {len(shp)})")
         dim = dim if dim >= 0 else dim + len(shp) + 1
         shp.insert(dim, 1)
         return self.reshape(tuple(shp))
@@ -921,7 +926,11 @@ class TensorMethods:
     def expand(self, *shape) -> "Tensor":
         if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
             shape = tuple(shape[0])
-        shape = tuple(s if s != -1 else d for s, d in zip(shape, (1,) * (len(shape) - self.ndim) + self.shape))
+        lead = len(shape) - self.ndim                       # new leading dims
+        if lead < 0 or -1 in shape[:lead]:
+            raise ValueError(f"expand: sizes {tuple(shape)} for a tensor of shape {self.shape}: give a size for every "
+                             "dim (-1 keeps one), and no -1 for a new leading dim (as torch.Tensor.expand)")
+        shape = tuple(shape[:lead]) + tuple(s if s != -1 else d for s, d in zip(shape[lead:], self.shape))
         return BroadcastTo(shape)(self)
 
     def expand_as(self, other: "Tensor") -> "Tensor":
