@@ -604,3 +604,243 @@ def test_standin_without_a_compiler_runs_the_numpy_twins(cp, monkeypatch):
     twins = run()
     for a, b in zip(twins, host):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+# --- the launchers' argument checks, one argument at a time ---------------------------------------
+
+def _launcher_calls(cp):
+    """Each launcher with good arguments: (kernel name, call(**overrides), its checked array arguments, the names
+    of those that must share one shape)."""
+    f = lambda *shape: cp.asarray(np.random.default_rng(0).standard_normal(shape).astype(np.float32))  # noqa: E731
+    mask = cp.asarray(np.array([[True, False, True], [False, True, True]]))
+    adam = dict(p=f(2, 3), g=f(2, 3), m=f(2, 3), v=f(2, 3))
+    rms = dict(p=f(2, 3), g=f(2, 3), v=f(2, 3), buf=f(2, 3), gavg=f(2, 3))
+    bn_f = dict(x=f(4, 3, 2, 2), gamma=f(3), beta=f(3))
+    bn_b = dict(g=f(4, 3, 2, 2), xhat=f(4, 3, 2, 2), invstd=f(3), gamma=f(3))
+    return [
+        ("adam_step", lambda **a: L.adam_step_(**{**adam, **a}, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, step=1),
+         adam, set(adam)),
+        ("rmsprop_step", lambda **a: L.rmsprop_step_(**{**rms, **a}, lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0,
+                                                     momentum=0.9, centered=True), rms, set(rms)),
+        ("batch_norm_forward", lambda **a: L.batch_norm_forward(**{**bn_f, **a}, eps=1e-5, axes=(0, 2, 3),
+                                                                cs=(1, 3, 1, 1)), bn_f, set()),
+        ("batch_norm_backward", lambda **a: L.batch_norm_backward(**{**bn_b, **a}, axes=(0, 2, 3), cs=(1, 3, 1, 1)),
+         bn_b, {"g", "xhat"}),
+        ("leaky_relu_forward", lambda **a: L.leaky_relu_forward(**{"x": f(2, 3), **a}, slope=0.2), {"x": f(2, 3)},
+         set()),
+        ("leaky_relu_backward", lambda **a: L.leaky_relu_backward(**{"g": f(2, 3), "mask": mask, **a}, slope=0.2),
+         {"g": f(2, 3)}, set()),
+    ]
+
+
+@gpu
+def test_launchers_name_the_argument_they_refuse(cp):
+    """A host array, an int array, a second dtype or a second shape: the message names kernel and argument."""
+    for kernel, call, arrays, same_shape in _launcher_calls(cp):
+        call()                                                                       # the good call runs
+        for name, a in arrays.items():
+            host = np.zeros(a.shape, np.float32)
+            with pytest.raises(TypeError, match=rf"^CUDA kernel {kernel}: {name} must be a cupy\.ndarray, "
+                                                r"got numpy\.ndarray$"):
+                call(**{name: host})
+            with pytest.raises(TypeError, match=rf"^CUDA kernel {kernel}: {name} has dtype int32 \(shape "
+                                                rf"{re.escape(str(tuple(a.shape)))}\); expected float32 or float64$"):
+                call(**{name: cp.zeros(a.shape, dtype=cp.int32)})
+            if not kernel.startswith("leaky_relu"):                                # float arrays beside it
+                with pytest.raises(TypeError, match=rf"^CUDA kernel {kernel}: all arrays must have one dtype, got .*"
+                                                    rf"{name} float64"):
+                    call(**{name: a.astype(cp.float64)})
+            if name in same_shape:
+                wrong = tuple(s + 1 for s in a.shape)
+                with pytest.raises(ValueError, match=rf"^CUDA kernel {kernel}: arrays must have the same shape, got "
+                                                     rf".*{name} {re.escape(str(wrong))}"):
+                    call(**{name: cp.zeros(wrong, dtype=a.dtype)})
+
+
+@gpu
+def test_leaky_relu_launchers_check_the_mask_and_the_dtype(cp):
+    g = cp.zeros((2, 3), dtype=cp.float32)
+    for call in (lambda m: L.leaky_relu_backward(g, m, 0.2), lambda m: L.leaky_relu_scale(m, 0.2, np.float32)):
+        kernel = "leaky_relu_backward" if call.__code__.co_names[-1] == "leaky_relu_backward" else "leaky_relu_scale"
+        with pytest.raises(TypeError, match=rf"^CUDA kernel {kernel}: mask must be a boolean cupy\.ndarray, "
+                                            r"got dtype float32$"):
+            call(cp.zeros((2, 3), dtype=cp.float32))
+        with pytest.raises(TypeError, match=rf"^CUDA kernel {kernel}: mask must be a boolean cupy\.ndarray, "
+                                            r"got dtype bool$"):
+            call(np.zeros((2, 3), dtype=bool))                                       # a host mask
+        with pytest.raises(TypeError, match=rf"^CUDA kernel {kernel}: mask must be a boolean cupy\.ndarray, "
+                                            r"got list$"):
+            call([[True]])
+    with pytest.raises(ValueError, match=r"^CUDA kernel leaky_relu_backward: arrays must have the same shape, "
+                                         r"got g \(2, 3\), mask \(3, 2\)$"):
+        L.leaky_relu_backward(g, cp.zeros((3, 2), dtype=bool), 0.2)
+    with pytest.raises(TypeError, match=r"^CUDA kernel leaky_relu_scale: dtype must be float32 or float64, "
+                                        r"got int64$"):
+        L.leaky_relu_scale(cp.zeros((2, 3), dtype=bool), 0.2, np.int64)
+    s = L.leaky_relu_scale(cp.asarray(np.array([True, False])), 0.25, "float64")
+    assert s.dtype == np.float64
+    np.testing.assert_array_equal(backend.to_numpy(s), [1.0, 0.25])
+
+
+@gpu
+def test_rmsprop_launcher_needs_the_buffers_its_options_use(cp):
+    p = cp.zeros((2, 3), dtype=cp.float32)
+    kw = dict(lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0)
+    with pytest.raises(ValueError, match=r"^CUDA kernel rmsprop_step: momentum > 0 needs a momentum buffer$"):
+        L.rmsprop_step_(p, p.copy(), p.copy(), None, None, **kw, momentum=0.9, centered=False)
+    with pytest.raises(ValueError, match=r"^CUDA kernel rmsprop_step: centered=True needs a grad_avg buffer$"):
+        L.rmsprop_step_(p, p.copy(), p.copy(), None, None, **kw, momentum=0.0, centered=True)
+    # without momentum the buffer is never read: one of another shape is no error
+    L.rmsprop_step_(p, p.copy(), p.copy(), cp.zeros(1, dtype=cp.float32), None, **kw, momentum=0.0, centered=False)
+
+
+@gpu
+def test_adam_launcher_default_weight_decay_is_zero(cp):
+    rng = np.random.default_rng(1)
+    arrays = [rng.standard_normal((2, 3)).astype(np.float32) for _ in range(3)] + [np.ones((2, 3), np.float32)]
+    dev = [cp.asarray(a) for a in arrays]
+    L.adam_step_(*dev, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, step=1)
+    p, g, m, v = arrays
+    kopt.adam_step_(p, g, m, v, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, step=1, weight_decay=0.0)
+    np.testing.assert_allclose(backend.to_numpy(dev[0]), p, rtol=1e-6)
+
+
+@pytest.mark.parametrize("plan", ["im2col", "col2im"])
+@pytest.mark.parametrize("name", ["padded_hw", "kernel_hw", "stride", "out_hw"])
+def test_conv_plans_name_the_size_they_refuse(plan, name):
+    """The host plans of the im2col / col2im launchers: every size named in its message (runs everywhere)."""
+    good = {"padded_hw": (6, 6), "kernel_hw": (3, 3), "stride": (1, 1), "out_hw": (4, 4)}
+    if plan == "im2col" and name == "padded_hw":
+        pytest.skip("im2col reads the padded size off x_pad's shape")
+
+    def run(**bad):
+        a = {**good, **bad}
+        if plan == "im2col":
+            return L.im2col_plan("im2col_nhwc", (2, *a["padded_hw"], 3), (108, 18, 3, 1), a["kernel_hw"],
+                                 a["stride"], a["out_hw"])
+        return L.col2im_plan("col2im_nhwc", (2 * 16, 27), (27, 1), a["padded_hw"], a["kernel_hw"], a["stride"],
+                             a["out_hw"])
+
+    kernel = f"{plan}_nhwc"
+    run()
+    with pytest.raises(ValueError, match=rf"^CUDA kernel {kernel}: {name} must be positive, got \(0, 1\)$"):
+        run(**{name: (0, 1)})
+    with pytest.raises(TypeError, match=rf"^CUDA kernel {kernel}: {name} must be an int or a pair of ints"):
+        run(**{name: 1.5})
+
+
+def test_conv_plans_check_the_array_ranks():
+    with pytest.raises(ValueError, match=r"^CUDA kernel k: x_pad must be 4-D, got shape \(2, 6, 6\)$"):
+        L.im2col_plan("k", (2, 6, 6), (36, 6, 1), 3, 1, 4)
+    with pytest.raises(ValueError, match=r"^CUDA kernel k: dcols must be 2-D, got shape \(32, 27, 1\)$"):
+        L.col2im_plan("k", (32, 27, 1), (27, 1, 1), 6, 3, 1, 4)
+
+
+@gpu
+def test_conv_launchers_name_their_array(cp):
+    x = cp.zeros((2, 6, 6, 3), dtype=cp.float32)
+    with pytest.raises(ValueError, match=r"^CUDA kernel im2col_nhwc: x_pad must be 4-D, got shape \(6, 6, 3\)$"):
+        L.im2col_nhwc(x[0], 3, 1, 4)
+    with pytest.raises(ValueError, match=r"^CUDA kernel col2im_nhwc: dcols must be 2-D, got shape \(2, 6, 6, 3\)$"):
+        L.col2im_nhwc(x, 6, 3, 1, 4)
+
+
+def test_launch_helpers_edges():
+    """The small host helpers at their edges: one-thread blocks, empty dims, size-1 axes, zero channels."""
+    assert L.grid_size(10, block=1) == 10
+    assert L.extent((2, 3), (3, 1)) == 5                     # the last element's offset: 3 * 1 + 1 * 2
+    assert L.extent((2, 3), (-3, 1)) == 5                    # |stride|
+    assert L.extent((0, 3), (3, 1)) == 2                     # an empty dim adds nothing (not -3)
+    assert L.memory_order((2, 1, 3), (3, 3, 1)) == (1, 0, 2)   # size-1 axes first, then by |stride|
+    assert L.memory_order((1, 2), (1, 1)) == (0, 1)
+    assert L.reduce_count((4, 0, 2, 2)) == 0                 # no channels: nothing to average, no division
+    hyper = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, step=2)
+    assert L.adam_scalars(**hyper) == L.adam_scalars(**hyper, weight_decay=0.0)
+
+
+@pytest.mark.parametrize("plan", ["im2col", "col2im"])
+def test_conv_plans_of_an_empty_batch_launch_nothing(plan):
+    if plan == "im2col":
+        p = L.im2col_plan("k", (0, 6, 6, 3), (108, 18, 3, 1), 3, 1, 4)
+    else:
+        p = L.col2im_plan("k", (0, 27), (27, 1), 6, 3, 1, 4)
+    assert p["total"] == 0 and p["grid"] == 0
+
+
+def test_col2im_plan_index_width_keeps_one_grid_of_headroom():
+    """largest = max(total, extent) + one block: an extent one block below the limit needs int64."""
+    limit, rows = 2**30, 16                                  # dcols (16, 27): extent (rows - 1) sR + 26
+    assert L.col2im_plan("k", (rows, 27), (27, 1), 6, 3, 1, 4)["index_type"] == "int32"
+    edge = (limit - 256 - 26) // (rows - 1)                  # extent + 256 just below the limit: int32
+    assert L.col2im_plan("k", (rows, 27), (edge, 1), 6, 3, 1, 4)["index_type"] == "int32"
+    assert L.col2im_plan("k", (rows, 27), (edge + 1, 1), 6, 3, 1, 4)["index_type"] == "int64"
+
+
+@pytest.mark.parametrize("plan", ["im2col", "col2im"])
+@pytest.mark.parametrize("stride,out_hw", [(1, (5, 4)), (1, (4, 5)), (2, (3, 2)), (2, (2, 3))])
+def test_conv_plans_refuse_windows_past_the_image(plan, stride, out_hw):
+    """6x6 padded image, 3x3 kernel: 4 windows fit at stride 1 and 2 at stride 2; one more in H or W does not."""
+    kernel = f"{plan}_nhwc"
+
+    def run(out):
+        if plan == "im2col":
+            return L.im2col_plan(kernel, (2, 6, 6, 3), (108, 18, 3, 1), 3, stride, out)
+        return L.col2im_plan(kernel, (2 * out[0] * out[1], 27), (27, 1), 6, 3, stride, out)
+
+    fit = 4 if stride == 1 else 2
+    run((fit, fit))
+    with pytest.raises(ValueError, match=rf"^CUDA kernel {kernel}: {out_hw[0]}x{out_hw[1]} windows of size \(3, 3\) "
+                                         rf"with stride \({stride}, {stride}\) do not fit in the padded image "
+                                         r"\(6, 6\)$"):
+        run(out_hw)
+
+
+@gpu
+def test_batch_norm_launcher_checks_gamma_and_beta_and_uses_each(cp):
+    rng = np.random.default_rng(2)
+    x_np = rng.standard_normal((4, 3, 2, 2)).astype(np.float32)
+    x = cp.asarray(x_np)
+    kw = dict(eps=1e-5, axes=(0, 2, 3), cs=(1, 3, 1, 1))
+    for name in ("gamma", "beta"):
+        args = {"gamma": cp.ones(3, dtype=cp.float32), "beta": cp.zeros(3, dtype=cp.float32)}
+        args[name] = cp.ones(2, dtype=cp.float32)
+        with pytest.raises(ValueError, match=rf"^CUDA kernel batch_norm_forward: {name} of shape \(2,\) does not "
+                                             r"match 3 channels$"):
+            L.batch_norm_forward(x, **args, **kw)
+    from tinygan.kernels import batchnorm as bn
+    gamma, beta = rng.standard_normal(3).astype(np.float32), rng.standard_normal(3).astype(np.float32)
+    for g_, b_ in ((gamma, None), (None, beta), (gamma, beta), (None, None)):
+        out = L.batch_norm_forward(x, None if g_ is None else cp.asarray(g_), None if b_ is None else cp.asarray(b_),
+                                   **kw)                                        # y, mean, var, xhat, invstd
+        for got, ref in zip(out, bn.batch_norm_forward(x_np, g_, b_, 1e-5)):
+            np.testing.assert_allclose(backend.to_numpy(got), ref, rtol=1e-5, atol=1e-6)
+
+
+@gpu
+def test_launchers_check_every_array_after_a_missing_one(cp):
+    p = cp.zeros((2, 3), dtype=cp.float32)
+    kw = dict(lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0)
+    with pytest.raises(TypeError, match=r"^CUDA kernel rmsprop_step: gavg must be a cupy\.ndarray, got numpy\.ndarray$"):
+        L.rmsprop_step_(p, p.copy(), p.copy(), None, np.zeros((2, 3), np.float32), **kw, momentum=0.0, centered=True)
+    # not centered: grad_avg is never read, so one of another shape is no error
+    L.rmsprop_step_(p, p.copy(), p.copy(), None, cp.zeros(1, dtype=cp.float32), **kw, momentum=0.0, centered=False)
+    with pytest.raises(TypeError, match=r"^CUDA kernel adam_step: all arrays must have one dtype, got p float32, "
+                                        r"g float64, m float32, v float32$"):
+        L.adam_step_(p, p.astype(cp.float64), p.copy(), p.copy(), lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, step=1)
+
+
+@gpu
+@standin_only
+def test_batch_norm_stages_for_a_matrix_and_for_nchw(cp):
+    """A contiguous (N, C) matrix is channels-last rows too: two stages at M = 2048; an NCHW input keeps one."""
+    from tinygan.kernels import batchnorm as bn
+    rng = np.random.default_rng(3)
+    groups = L.two_stage_groups(2048, 32)
+    for x0, stages in ((rng.standard_normal((2048, 32)), groups),                       # (N, C)
+                       (rng.standard_normal((8, 32, 16, 16)), 1)):                      # NCHW: not channels-last
+        with cp.record_launches() as log:
+            out = bn.batch_norm_forward(cp.asarray(x0), None, None, 1e-5)
+        reductions = [e for e in log if e["kind"] == "reduction"]
+        assert reductions and all(e["out_size"] == stages * 32 for e in reductions), (x0.shape, reductions)
+        for a, b in zip(out, bn.batch_norm_forward(x0, None, None, 1e-5)):
+            np.testing.assert_allclose(a.get(), b, rtol=1e-12, atol=1e-12)
