@@ -245,3 +245,53 @@ def test_the_slow_backward_reference_computes_in_float64():
     ref = bn.batch_norm_backward_ref(g.astype(np.float64), x.astype(np.float64), None, 1e-5)
     for a, b in zip((dx, dgamma, dbeta), ref):
         np.testing.assert_array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------- the NumPy fast path, blocked
+
+@pytest.fixture(params=["plain", "blocked-1", "blocked-2", "blocked-3"])
+def bn_form(request, monkeypatch):
+    """The fast path as a whole-array call, or cut into small blocks on 1 to 3 threads (sizes shrunk so that
+    small arrays take the blocked path the default job's layers take)."""
+    from tinygan.kernels import layout, threads
+    if request.param.startswith("blocked"):
+        monkeypatch.setattr(threads, "BLOCK_BYTES", 256)
+        monkeypatch.setattr(threads, "MIN_PARALLEL_BYTES", 256)
+        monkeypatch.setattr(layout, "LINE_MIN", 16)
+        monkeypatch.setattr(layout, "LINE_MAX", 64)
+        threads.set_num_threads(int(request.param[-1]))
+    yield request.param
+    threads.set_num_threads(None)
+
+
+def _layouts(shape, dtype):
+    """x as NCHW (contiguous) and, for 4-D, as an NHWC buffer seen as NCHW (what the conv kernels return)."""
+    x, g, gamma, beta = _data(shape, seed=3, dtype=dtype)
+    yield "contiguous", x, g, gamma, beta
+    if len(shape) == 4:
+        nhwc = lambda a: np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)  # noqa: E731
+        yield "channels-last", nhwc(x), nhwc(g), gamma, beta
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", [(64, 3), (8, 3, 40), (4, 3, 8, 8)], ids=str)
+def test_train_kernels_blocked_equal_the_slow_references(bn_form, shape, affine, dtype):
+    tol = dict(rtol=2e-5, atol=2e-5) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+    for _, x, g, gamma, beta in _layouts(shape, dtype):
+        gm, bt = (gamma, beta) if affine else (None, None)
+        y, mean, var, invstd = bn.batch_norm_train_forward(x, gm, bt, 1e-5)
+        assert y.dtype == dtype and mean.shape == var.shape == invstd.shape == (shape[1],)
+        assert y.strides == x.strides                                        # x's layout kept
+        ref = bn.batch_norm_forward_ref(x.astype(np.float64), None if gm is None else gm.astype(np.float64),
+                                        None if bt is None else bt.astype(np.float64), 1e-5)
+        np.testing.assert_allclose(y, ref, **tol)
+        np.testing.assert_allclose(mean, x.astype(np.float64).mean(axis=_axes(x.ndim)), **tol)
+        np.testing.assert_allclose(var, x.astype(np.float64).var(axis=_axes(x.ndim)), **tol)
+        dx, dgamma, dbeta = bn.batch_norm_train_backward(g, x, mean, invstd, gm)
+        assert dx.dtype == dgamma.dtype == dbeta.dtype == dtype and dx.strides == g.strides
+        rdx, rdgamma, rdbeta = bn.batch_norm_backward_ref(g.astype(np.float64), x.astype(np.float64),
+                                                          None if gm is None else gm.astype(np.float64), 1e-5)
+        np.testing.assert_allclose(dx, rdx, **tol)
+        np.testing.assert_allclose(dgamma, rdgamma, **tol)
+        np.testing.assert_allclose(dbeta, rdbeta, **tol)
