@@ -106,7 +106,7 @@ def rmsprop_step_(p, g, v, buf, gavg, *, lr: float, alpha: float, eps: float, we
 # ``tinygan.optim`` keeps each group's optimizer state in one flat buffer per
 # state name (each parameter's ``exp_avg`` is a view into it) and calls the
 # ``*_multi_`` kernels below once per group, with NumPy arrays.  They cut every
-# parameter into blocks of about 256 KiB (:mod:`tinygan.kernels.threads`) and
+# parameter into blocks of about threads.BLOCK_BYTES (1 MiB, :mod:`tinygan.kernels.threads`) and
 # run the blocks on every core; within a block the update is *the same
 # sequence of NumPy operations* as the one-parameter kernel above, so the
 # floats are identical to ``adam_step_`` / ``sgd_step_`` / ``rmsprop_step_``
