@@ -820,7 +820,8 @@ def test_batch_norm_launcher_checks_gamma_and_beta_and_uses_each(cp):
 def test_launchers_check_every_array_after_a_missing_one(cp):
     p = cp.zeros((2, 3), dtype=cp.float32)
     kw = dict(lr=1e-3, alpha=0.99, eps=1e-8, weight_decay=0.0)
-    with pytest.raises(TypeError, match=r"^CUDA kernel rmsprop_step: gavg must be a cupy\.ndarray, got numpy\.ndarray$"):
+    with pytest.raises(TypeError, match=r"^CUDA kernel rmsprop_step: gavg must be a cupy\.ndarray, "
+                                        r"got numpy\.ndarray$"):
         L.rmsprop_step_(p, p.copy(), p.copy(), None, np.zeros((2, 3), np.float32), **kw, momentum=0.0, centered=True)
     # not centered: grad_avg is never read, so one of another shape is no error
     L.rmsprop_step_(p, p.copy(), p.copy(), None, cp.zeros(1, dtype=cp.float32), **kw, momentum=0.0, centered=False)

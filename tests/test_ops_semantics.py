@@ -1247,7 +1247,7 @@ def test_sum_to_and_check_broadcast():
         _t(np.zeros((2, 3))) + _t(np.zeros(4))
 
 
-# ---------------------------------------------------------------------------- shape methods: defaults and PyTorch's rules
+# ------------------------------------------------------------------ shape methods: defaults and PyTorch's rules
 
 def test_flatten_defaults_ranges_and_a_0d_tensor():
     x_np = RNG.standard_normal((2, 3, 4, 5))
