@@ -25,13 +25,13 @@ WORK="$ROOT/build/mutation"
 # group | modules to mutate (globs, relative to the repository) | pytest arguments, ';'-separated
 # (test files, and a -k or --deselect where a file holds slow tests of other layers, or PyTorch
 # parity tests: a --deselect takes a node-id prefix and, unlike -k, touches only its file) | modules
-# left alone (besides tinygan/kernels/reference.py, the tests' oracle, and tinygan/kernels/cuda/, which only
-# the cuda group mutates: its launchers' host side, on the CuPy stand-in)
+# left alone (besides tinygan/kernels/reference.py, the tests' oracle; the kernels group leaves
+# tinygan/kernels/cuda/ to the cuda group, which mutates its launchers' host side on the CuPy stand-in)
 GROUPS_TABLE='
 gan|tinygan/gan/losses.py tinygan/gan/penalties.py tinygan/gan/steps.py|tests/test_semantics_gan.py;tests/test_losses.py;tests/test_steps.py;-k;not trainer and not train_step and not command_line
 optim|tinygan/optim.py tinygan/kernels/optim.py|tests/test_optim_semantics.py;tests/test_kernels_optim_semantics.py;tests/test_semantics.py;tests/test_kernels_fast.py;tests/test_nn_optim.py;tests/test_engine_contracts.py;tests/test_errors.py
 nn|tinygan/nn/*|tests/test_nn_optim.py;tests/test_nn_init.py;tests/test_nn_semantics.py;tests/test_nn_module.py;tests/test_semantics.py;tests/test_errors.py;tests/test_engine_contracts.py;tests/test_spectral_norm_semantics.py;tests/test_spectral_norm.py;--deselect;tests/test_spectral_norm.py::test_matches_torch;--deselect;tests/test_spectral_norm.py::test_penalty_through_sigma_matches_torch;--deselect;tests/test_spectral_norm.py::test_sngan_without_loss;--deselect;tests/test_spectral_norm.py::test_cli_flag;--deselect;tests/test_spectral_norm.py::test_resume_is_bit_identical
-kernels|tinygan/kernels/*|tests/test_kernels_conv.py;tests/test_kernels_conv_helpers.py;tests/test_kernels_fast.py;tests/test_semantics.py;tests/test_engine_contracts.py;tests/test_kernels_semantics.py;tests/test_kernels_layout.py;tests/test_kernels_activations.py;tests/test_kernels_batchnorm.py|tinygan/kernels/optim.py tinygan/kernels/__init__.py
+kernels|tinygan/kernels/*|tests/test_kernels_conv.py;tests/test_kernels_conv_helpers.py;tests/test_kernels_fast.py;tests/test_semantics.py;tests/test_engine_contracts.py;tests/test_kernels_semantics.py;tests/test_kernels_layout.py;tests/test_kernels_activations.py;tests/test_kernels_batchnorm.py|tinygan/kernels/optim.py tinygan/kernels/__init__.py tinygan/kernels/cuda/*
 functional|tinygan/functional.py|tests/test_functional_semantics.py;tests/test_nn_semantics.py;tests/test_semantics.py;tests/test_gradcheck.py;tests/test_errors.py
 ops|tinygan/ops.py|tests/test_ops_semantics.py;tests/test_ops_inplace_semantics.py;tests/test_inplace.py;tests/test_autograd.py;tests/test_errors.py;tests/test_gradcheck.py
 cuda|tinygan/kernels/cuda/launch.py|tests/test_cuda_standin.py;tests/test_cuda.py
@@ -57,13 +57,9 @@ group="$cmd"; shift
 modules="$(field "$group" 2)"
 tests="$(field "$group" 3)"
 exclude="$(field "$group" 4) tinygan/kernels/reference.py"
-if [ "$group" = cuda ]; then
-    # the launchers run only with CuPy: this group always runs on the stand-in (TINYGAN_FAKE_CUPY=1),
-    # where their host-side arithmetic feeds the host builds of the CUDA kernels and the NumPy twins
-    export TINYGAN_FAKE_CUPY=1
-else
-    exclude="$exclude tinygan/kernels/cuda/*"
-fi
+# the launchers run only with CuPy: their group always runs on the stand-in (TINYGAN_FAKE_CUPY=1),
+# where their host-side arithmetic feeds the host builds of the CUDA kernels and the NumPy twins
+[ "$group" = cuda ] && export TINYGAN_FAKE_CUPY=1
 if [ -z "$modules" ]; then
     echo "unknown group '$group'; run: scripts/mutation.sh list" >&2
     exit 2
