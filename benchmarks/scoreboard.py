@@ -144,10 +144,13 @@ def report(args, rows: list[dict], wall: float, out: Path, commits: str = "unkno
     final = [r for r in rows if r["step"] == max(args.eval_at)]
     lines = ["# Scoreboard: the GAN family on the bundled digits", "",
              f"Command: `python benchmarks/scoreboard.py {shlex.join(sys.argv[1:])}`", "",
-             f"Code: tinygan at commit {commits} (each run records the commit that trained it).", "",
+             f"Code: tinygan at commit {commits} (each run records the commit that trained it); report written "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} CPUs; Python {platform.python_version()}, NumPy "
-             f"{np.__version__}; {args.jobs} run(s) at a time, {args.threads} thread(s) each; wall time "
-             f"{wall / 60:.1f} min (runs reused from an earlier invocation not counted).  "
+             f"{np.__version__}; {args.jobs} run(s) at a time, {args.threads} thread(s) each; wall time of this "
+             f"call {wall / 60:.1f} min (runs reused from an earlier call not counted); the runs' own training time, "
+             f"summed: {sum(r['seconds'] for r in final) / 3600:.1f} h.  "
+             + (f"{args.note}  " if args.note else "") +
              f"Budget: {max(args.eval_at)} generator steps, "
              f"batch 64, 28x28, ema {args.ema}; {len(args.seeds)} seeds; metrics from {args.n} samples in tinygan's "
              "digit-classifier feature space (not Inception; the real-vs-real FD floor is about 4). "
@@ -165,7 +168,7 @@ def report(args, rows: list[dict], wall: float, out: Path, commits: str = "unkno
                     for s in sorted(set(args.eval_at))]
         curves[name] = per_step
     save_loss_curves(sorted(set(args.eval_at)), curves, out / "scoreboard_fd.png", title="FD against generator steps",
-                     xlabel="generator step", ylabel="Frechet distance (digit classifier)")
+                     xlabel="generator step", ylabel="Frechet distance (digit classifier)", logy=True)
     lines += ["", "![FD against steps](figures/scoreboard_fd.png)", ""]
     md = Path(args.markdown)
     md.write_text("\n".join(lines))
@@ -190,6 +193,7 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="runs/scoreboard",
                    help="folder of the finished runs; a run already there with this budget is reused")
     p.add_argument("--fresh", action="store_true", help="train every run again, even those saved in --work")
+    p.add_argument("--note", default="", help="a sentence for the report's header (how the machine was shared)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 2 steps, 2 rows, 200 samples")
     args = p.parse_args(argv)

@@ -556,3 +556,29 @@ def test_reasonable_image_sizes_still_work(tmp_path):
     assert data.get_dataset("folder", data_dir=tmp_path, image_size=256).images.shape == (2, 3, 256, 256)
     assert data.get_dataset("folder", data_dir=tmp_path, image_size=np.int64(1)).image_size == 1
     assert data.get_dataset("mnist", image_size=32).images.shape == (10000, 1, 32, 32)
+
+
+def test_loss_curves_log_axis_and_a_legend_beside_many_series(tmp_path):
+    """logy=True puts the y axis on a log scale; more than six series put the legend outside the axes."""
+    pytest.importorskip("matplotlib")
+    from tinygan.viz import curves
+    seen = {}
+    real_close = curves._pyplot().close
+
+    def spy_close(fig):
+        ax = fig.axes[0]
+        seen["yscale"], seen["legend_anchor"] = ax.get_yscale(), ax.get_legend()._bbox_to_anchor
+        seen["styles"] = [line.get_linestyle() for line in ax.get_lines()]
+        real_close(fig)
+
+    plt = curves._pyplot()
+    plt.close = spy_close
+    try:
+        curves.save_loss_curves([1, 2], {"a": [100.0, 10.0]}, tmp_path / "one.png", logy=True)
+        assert seen["yscale"] == "log" and seen["legend_anchor"] is None
+        many = {f"s{i}": [10.0 + i, 5.0 + i] for i in range(11)}
+        curves.save_loss_curves([1, 2], many, tmp_path / "many.png")
+        assert seen["yscale"] == "linear" and seen["legend_anchor"] is not None
+        assert seen["styles"] == ["-"] * 10 + ["--"]
+    finally:
+        plt.close = real_close

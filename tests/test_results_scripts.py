@@ -24,13 +24,14 @@ def scoreboard(*args):
 def test_scoreboard_quick(tmp_path):
     md = tmp_path / "results.md"
     r = scoreboard("--quick", "--only", "cgan", "infogan", "--jobs", "2", "--threads", "1", "--markdown", str(md),
-                   "--work", str(tmp_path / "work"))
+                   "--work", str(tmp_path / "work"), "--note", "Shared with a test suite.")
     assert r.returncode == 0, r.stderr[-2000:]
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == ["cgan_seed0.json", "infogan_seed0.json"]
     commit = json.loads((tmp_path / "work" / "cgan_seed0.json").read_text())["commit"]
     assert commit and f"tinygan at commit {commit}" in md.read_text()      # which code trained the rows
     text = md.read_text()
     assert "| cgan |" in text and "| infogan |" in text
+    assert "training time, summed: " in text and "Shared with a test suite." in text
     assert (tmp_path / "figures" / "scoreboard_cgan.png").is_file()
     rows = json.loads((tmp_path / "figures" / "scoreboard.json").read_text())["rows"]
     assert {r["row"] for r in rows} == {"cgan", "infogan"}

@@ -20,9 +20,13 @@ def _smooth(y: np.ndarray, window: int) -> np.ndarray:
 
 def save_loss_curves(steps: Sequence[float], series: Mapping[str, Sequence[float]], path,
                      title: str = "Losses during training", smooth: int = 1, xlabel: str = "iteration",
-                     ylabel: str = "loss") -> Path:
+                     ylabel: str = "loss", logy: bool = False) -> Path:
     """Plot each named series against ``steps`` (as the DCGAN tutorial's G and D loss figure).
 
+    ``logy``: a logarithmic y axis (matplotlib only), for series that span
+    decades, such as Frechet distances during training.  With more than
+    six series the legend goes beside the axes, where it hides no line, and
+    the lines after the tenth are dashed (matplotlib has ten colours).
     Writes a PNG atomically (:func:`tinygan.io.atomic_write`).
     """
     path = Path(path)
@@ -33,21 +37,27 @@ def save_loss_curves(steps: Sequence[float], series: Mapping[str, Sequence[float
         if plt is None:
             _pillow_plot(x, series, f, title, smooth)
         else:
-            _matplotlib_plot(plt, x, series, f, title, smooth, xlabel, ylabel)
+            _matplotlib_plot(plt, x, series, f, title, smooth, xlabel, ylabel, logy)
     return path
 
 
-def _matplotlib_plot(plt, x, series, f, title, smooth, xlabel="iteration", ylabel="loss"):
+def _matplotlib_plot(plt, x, series, f, title, smooth, xlabel="iteration", ylabel="loss", logy=False):
     """The figure with matplotlib, as a PNG into the open binary file ``f``."""
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
+    many = len(series) > 6
+    fig, ax = plt.subplots(figsize=(11, 5) if many else (8, 4.5), dpi=100)
     try:
-        for name, y in series.items():
+        for i, (name, y) in enumerate(series.items()):
             y = _smooth(np.asarray(y, dtype=np.float64), smooth)
-            ax.plot(x[len(x) - len(y):], y, label=name, linewidth=1)
+            ax.plot(x[len(x) - len(y):], y, label=name, linewidth=1, linestyle="-" if i < 10 else "--")
+        if logy:
+            ax.set_yscale("log")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         ax.set_title(title)
-        ax.legend()
+        if many:
+            ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+        else:
+            ax.legend()
         fig.tight_layout()
         fig.savefig(f, format="png")
     finally:
