@@ -114,15 +114,15 @@ def test_toy_data_take_the_toy_column_of_run_defaults():
     assert (wgan_gp.lr, wgan_gp.beta1, wgan_gp.n_critic) == (pytest.approx(5e-4), 0.0, 5)   # 5x its recipe's 1e-4
 
 
-def test_the_image_default_is_the_dcgan_recipe_at_twice_its_lr_with_an_average_of_g():
+def test_the_image_default_is_the_dcgan_recipe_at_8x_its_lr_with_an_average_of_g():
     from tinygan.gan.recipes import RECIPES
     from tinygan.run.config import DEFAULT_STEPS, TrainConfig
     images = TrainConfig().validate().resolved()                          # `tinygan train`, no flags
-    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 4e-4, None)
+    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 1.6e-3, None)
     assert (images.beta1, images.beta2, images.n_critic) == (0.5, 0.999, 1)
-    assert DEFAULT_STEPS == 2000
-    for loss in ("wgan", "wgan-gp", "hinge"):                             # every loss: twice its own recipe's lr
-        assert TrainConfig(loss=loss).validate().resolved().lr == pytest.approx(2 * RECIPES[loss].lr)
+    assert DEFAULT_STEPS == 3500
+    for loss in ("wgan", "wgan-gp", "hinge"):                             # every loss: 8x its own recipe's lr
+        assert TrainConfig(loss=loss).validate().resolved().lr == pytest.approx(8 * RECIPES[loss].lr)
     paper = TrainConfig(lr=2e-4, ema=0.0).validate().resolved()           # the paper's plain recipe, one command away
     assert (paper.lr, paper.ema) == (2e-4, 0.0)
 

@@ -145,9 +145,9 @@ def test_resume_after_a_kill_redoes_only_unsaved_steps(tmp_path):
 
 def test_resume_applies_new_cadence_and_refuses_new_definitions(tmp_path):
     train(small(tmp_path, steps=2))
-    with pytest.raises(ValueError, match=r"--lr 0.001 \(the run has 0.0004\).*--ngf 16 \(the run has 8\)"):
+    with pytest.raises(ValueError, match=r"--lr 0.001 \(the run has 0.0016\).*--ngf 16 \(the run has 8\)"):
         resume(tmp_path / "run", steps=4, lr=1e-3, ngf=16)
-    t = resume(tmp_path / "run", steps=4, sample_every=1, lr=4e-4, ngf=8, progress=False)   # same values: fine
+    t = resume(tmp_path / "run", steps=4, sample_every=1, lr=1.6e-3, ngf=8, progress=False)   # same values: fine
     assert t.step == 4 and t.config.sample_every == 1
     assert sorted(p.name for p in (tmp_path / "run" / "samples").glob("*.png"))[-2:] == [
         "step_000003.png", "step_000004.png"]

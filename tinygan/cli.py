@@ -68,7 +68,7 @@ def _add_train(sub, common) -> None:
                        description="Train a GAN. With no options: a DCGAN on the 10,000 bundled MNIST digits at "
                                    f"28x28 for {DEFAULT_STEPS} steps on the CPU, writing to "
                                    f"{TrainConfig().out}/. Flags left out take the loss's paper recipe "
-                                   "(tinygan/gan/recipes.py) at twice its learning rate, with an average of G's "
+                                   "(tinygan/gan/recipes.py) at 8 times its learning rate, with an average of G's "
                                    "weights (--ema 0.999); toy data have their own defaults (docs/training.md).")
     budget = p.add_mutually_exclusive_group()
     for name, f in FIELDS.items():

@@ -39,20 +39,21 @@ from tinygan.gan.recipes import recipe_for
 
 __all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "RUN_DEFAULTS", "FIELDS", "flag_of"]
 
-DEFAULT_STEPS = 2000       # the default budget: under 10 minutes for the 28x28 DCGAN on 2 CPU cores
+DEFAULT_STEPS = 3500       # the default budget: about 8 minutes for the 28x28 DCGAN on 2 idle CPU cores
 
 # Where a flag is left out (None), a run takes these values; on the toy datasets the second column.
-# Images: the DCGAN recipe at twice its lr with an average of G's weights reaches classifier FD 47 in the
-# default 2,000 steps where the plain recipe reaches 59-68 (same cost per step; docs/training.md).  Toy data:
-# the DCGAN recipe leaves the MLP GAN on ring8 with 0/8 modes within 3 std; these settings reach 8/8 modes
-# with >= 90% high-quality samples (PacGAN's protocol) in 4,000 steps, about a minute of CPU: docs/theory.md,
-# section 12.  lr_scale multiplies the loss's recipe lr (RECIPES); explicit flags always win (the paper's plain
-# recipe: tinygan train --lr 2e-4 --ema 0); config.json records the values used.
+# Images: the DCGAN recipe at 8x its lr (1.6e-3) with an average of G's weights; at 2,000 steps this reaches
+# classifier FD 31.5 where 2x reaches 46.6 and the paper's plain recipe 59-68, at the same cost per step
+# (benchmarks/results/default-run-sweep.md).  Toy data: the DCGAN recipe leaves the MLP GAN on ring8 with 0/8
+# modes within 3 std; these settings reach 8/8 modes with >= 90% high-quality samples (PacGAN's protocol) in
+# 4,000 steps, about a minute of CPU: docs/theory.md, section 12.  lr_scale multiplies the loss's recipe lr
+# (RECIPES); explicit flags always win (the paper's plain recipe: tinygan train --lr 2e-4 --ema 0);
+# config.json records the values used.
 #                    name          images    toy data
 RUN_DEFAULTS = {"batch_size": (64, 256),
                 "nz": (100, 2),
                 "ema": (0.999, 0.999),
-                "lr_scale": (2.0, 5.0),            # lr = lr_scale x the recipe's: DCGAN 4e-4 on images, 1e-3 on toy data
+                "lr_scale": (8.0, 5.0),            # lr = lr_scale x the recipe's: DCGAN 1.6e-3 on images, 1e-3 on toy data
                 "steps": (None, 4000)}             # None: DEFAULT_STEPS, or --epochs
 IMAGE_MODELS = ("dcgan", "cgan", "infogan", "acgan", "sngan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
 MAX_SEED = 2**63 - 1
@@ -174,7 +175,7 @@ class TrainConfig:
     epochs: float | None = _f(None, real_in(0, 1e6, lo_open=True), "passes over the data instead of --steps",
                               "cadence", metavar="E")
     lr: float | None = _f(None, real_in(0, 1e30, lo_open=True), "learning rate of both networks "
-                          "(default: twice the loss's recipe, 4e-4 for DCGAN, whose paper used 2e-4; five times "
+                          "(default: 8 times the loss's recipe, 1.6e-3 for DCGAN, whose paper used 2e-4; five times "
                           "on toy data, 1e-3)")
     beta1: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta1 (default: the recipe's, 0.5 for DCGAN)")
     beta2: float | None = _f(None, real_in(0, 1, hi_open=True), "Adam's beta2 (default: the recipe's, 0.999)")
