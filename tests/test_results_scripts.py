@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import require_torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +87,39 @@ def test_memory_script(tmp_path):
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "memory.py"), "--batch", "0"],
                          capture_output=True, text=True, env=ENV, timeout=60)
     assert bad.returncode == 2 and "--batch must be positive, got 0" in bad.stderr
+
+
+def sweep(*args):
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweep.py"), *args], capture_output=True,
+                          text=True, env=ENV, timeout=600)
+
+
+def test_sweep_scores_a_setting_at_each_eval_step(tmp_path):
+    log = tmp_path / "sweep.jsonl"
+    r = sweep("ngf=8", "ndf=8", "seed=3", "--steps", "4", "--evals", "2", "4", "--n", "200", "--decay", "linear",
+              "--jsonl", str(log))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [row["step"] for row in rows] == [2, 4] and r.stdout.count("frechet_distance") == 2
+    assert rows[0]["settings"] == {"ngf": 8, "ndf": 8, "seed": 3} and rows[0]["decay"] == "linear"
+    assert all(row["frechet_distance"] > 0 and 0 <= row["smallest_class"] <= row["largest_class"] <= 1
+               for row in rows)
+
+
+@pytest.mark.parametrize("args, named", [(["ngff=8"], "ngff"), (["lr=-1"], "--lr"), (["lr"], "key=value"),
+                                         (["--steps", "4", "--evals", "5"], "--evals")])
+def test_sweep_refuses_a_bad_setting_in_one_line(args, named):
+    r = sweep(*args)
+    assert r.returncode == 2 and named in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sweep_lr_schedules():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import sweep as sweep_module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert [sweep_module.lr_factor(s, 4, "linear") for s in range(4)] == [1.0, 0.75, 0.5, 0.25]
+    assert sweep_module.lr_factor(3, 4, "none") == 1.0
+    assert sweep_module.parse_settings(["lr=1e-3", "ngf=128", "loss=hinge"]) == {"lr": 1e-3, "ngf": 128,
+                                                                                  "loss": "hinge"}

@@ -1,0 +1,117 @@
+"""One training setting, scored along the way: how the default run's settings were chosen.
+
+    python benchmarks/sweep.py lr=0.0016                                  # FD at steps 1000 and 2000
+    python benchmarks/sweep.py lr=0.0016 ngf=128 seed=1 --steps 3000 --evals 1000 2000 3000
+    python benchmarks/sweep.py lr=0.0004 --decay linear                   # lr falling linearly to 0
+    python benchmarks/sweep.py --steps 4 --evals 4 --n 200                # a smoke test (CI)
+
+Every ``key=value`` is a :class:`tinygan.run.TrainConfig` field (the defaults of ``tinygan
+train`` for the rest); the run trains with :class:`tinygan.run.Trainer`, as ``tinygan train``
+does, and at each ``--evals`` step scores the sampler (the EMA of G when there is one) with
+``tinygan eval``'s metrics from ``--n`` samples.  Prints one JSON line per evaluation (and
+appends it to ``--jsonl`` when given): the step, training seconds, the Frechet distance, the
+smallest and largest class share, precision and recall.  The table of runs behind the defaults
+is ``benchmarks/results/default-run-sweep.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from tinygan.metrics.evaluate import evaluate_generator
+from tinygan.run import ConfigError, TrainConfig, Trainer
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """``["lr=0.0016", "ngf=128", "loss=hinge"]`` -> ``{"lr": 0.0016, "ngf": 128, "loss": "hinge"}``."""
+    out = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"expected key=value, got {pair!r}")
+        for cast in (int, float):
+            try:
+                out[key] = cast(text)
+                break
+            except ValueError:
+                continue
+        else:
+            out[key] = text
+    return out
+
+
+def lr_factor(step: int, steps: int, decay: str) -> float:
+    """The lr multiplier before update ``step`` (0-based): 1, or (1 - step/steps) for ``linear``."""
+    return 1.0 - step / steps if decay == "linear" else 1.0
+
+
+def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str = "none", log=print) -> list[dict]:
+    """Train ``settings`` for ``steps`` generator updates; the metrics at each step in ``evals``."""
+    cfg = TrainConfig(**{"steps": steps, "out": "runs/sweep-unused", "progress": False, **settings})
+    t = Trainer(cfg)
+    opts = (t.opt_d, t.opt_g)
+    base = [[g["lr"] for g in o.param_groups] for o in opts]
+    rows, spent = [], 0.0
+    for step in range(steps):
+        start = time.perf_counter()
+        f = lr_factor(step, steps, decay)
+        for o, lrs in zip(opts, base):
+            for g, lr0 in zip(o.param_groups, lrs):
+                g["lr"] = lr0 * f
+        t.train_step()
+        t.step += 1
+        spent += time.perf_counter() - start
+        if t.step in evals:
+            m = evaluate_generator(t.sampler, t.config, n=n)["metrics"]
+            counts = m.get("class_counts") or [0]
+            row = {"settings": settings, "decay": decay, "step": t.step, "seconds": round(spent, 1),
+                   "frechet_distance": round(m["frechet_distance"], 2),
+                   "smallest_class": min(counts) / n, "largest_class": max(counts) / n,
+                   "precision": m["precision"], "recall": m["recall"]}
+            rows.append(row)
+            log(json.dumps(row))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("settings", nargs="*", metavar="KEY=VALUE", help="TrainConfig fields, e.g. lr=0.0016 ngf=128")
+    p.add_argument("--steps", type=int, default=2000, help="generator updates")
+    p.add_argument("--evals", type=int, nargs="+", default=None, metavar="STEP",
+                   help="steps at which to score (default: half way and the end)")
+    p.add_argument("--n", type=int, default=2500, help="samples per evaluation")
+    p.add_argument("--decay", choices=("none", "linear"), default="none", help="lr schedule over the run")
+    p.add_argument("--jsonl", default=None, help="append each evaluation's JSON line to this file")
+    args = p.parse_args(argv)
+    if args.steps < 1 or args.n < 2:
+        p.error(f"--steps must be at least 1 and --n at least 2, got {args.steps} and {args.n}")
+    evals = sorted(set(args.evals or [max(1, args.steps // 2), args.steps]))
+    if evals[0] < 1 or evals[-1] > args.steps:
+        p.error(f"--evals: every step must lie in [1, {args.steps}], got {evals}")
+    try:
+        settings = parse_settings(args.settings)
+        TrainConfig(**{"steps": args.steps, **settings}).validate()
+    except (ValueError, TypeError) as e:
+        p.error(str(e).replace("__init__() got an unexpected keyword argument", "unknown setting"))
+    sink = open(args.jsonl, "a") if args.jsonl else None
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        if sink:
+            sink.write(line + "\n")
+            sink.flush()
+
+    try:
+        run(settings, args.steps, evals, n=args.n, decay=args.decay, log=log)
+    except ConfigError as e:
+        p.error(str(e))
+    finally:
+        if sink:
+            sink.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
