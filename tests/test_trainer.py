@@ -71,7 +71,7 @@ def test_training_steps_move_both_networks_and_log(tmp_path):
 def test_config_json_records_the_settings_actually_used(tmp_path):
     train(small(tmp_path, steps=1, loss="wgan-gp"))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert (saved["lr"], saved["beta1"], saved["beta2"], saved["n_critic"]) == (2e-4, 0.0, 0.9, 5)   # 2x its 1e-4
+    assert (saved["lr"], saved["beta1"], saved["beta2"], saved["n_critic"]) == (8e-4, 0.0, 0.9, 5)   # 8x its 1e-4
     assert TrainConfig.from_dict(saved).loss == "wgan-gp"
 
 
