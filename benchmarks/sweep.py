@@ -92,10 +92,17 @@ def main(argv=None) -> int:
         p.error(f"--evals: every step must lie in [1, {args.steps}], got {evals}")
     try:
         settings = parse_settings(args.settings)
+        unknown = sorted(set(settings) - set(TrainConfig.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown setting {unknown[0]!r}: the keys are TrainConfig's fields, as in "
+                             "tinygan train's flags with _ for - (lr, ngf, batch_size, ...)")
         TrainConfig(**{"steps": args.steps, **settings}).validate()
-    except (ValueError, TypeError) as e:
-        p.error(str(e).replace("__init__() got an unexpected keyword argument", "unknown setting"))
-    sink = open(args.jsonl, "a") if args.jsonl else None
+    except ValueError as e:
+        p.error(str(e))
+    try:
+        sink = open(args.jsonl, "a") if args.jsonl else None
+    except OSError as e:
+        p.error(f"--jsonl: cannot write {args.jsonl}: {e.strerror}")
 
     def log(line: str) -> None:
         print(line, flush=True)

@@ -106,8 +106,9 @@ def test_sweep_scores_a_setting_at_each_eval_step(tmp_path):
                for row in rows)
 
 
-@pytest.mark.parametrize("args, named", [(["ngff=8"], "ngff"), (["lr=-1"], "--lr"), (["lr"], "key=value"),
-                                         (["--steps", "4", "--evals", "5"], "--evals")])
+@pytest.mark.parametrize("args, named", [(["ngff=8"], "unknown setting 'ngff'"), (["lr=-1"], "--lr"),
+                                         (["lr"], "key=value"), (["--steps", "4", "--evals", "5"], "--evals"),
+                                         (["--jsonl", "/nonexistent/dir/x.jsonl"], "--jsonl: cannot write")])
 def test_sweep_refuses_a_bad_setting_in_one_line(args, named):
     r = sweep(*args)
     assert r.returncode == 2 and named in r.stderr and "Traceback" not in r.stderr
