@@ -75,7 +75,7 @@ COLUMNS = [("frechet_distance", "FD", 1), ("inception_score", "IS", 2), ("precis
 
 def train_row(name: str, settings: dict, seed: int, args, out: Path) -> list[dict]:
     """Train one row for one seed; returns the metrics at each evaluation step."""
-    lr = recipe_for(settings.get("loss", "nonsaturating")).lr           # the paper's lr, not the run default's 2x
+    lr = recipe_for(settings.get("loss", "nonsaturating")).lr           # the paper's lr, not the run default's 8x
     cfg = TrainConfig(seed=seed, steps=args.steps, ema=args.ema, progress=False, out=str(out / "unused"),
                       **{"lr": lr, **settings})
     t = Trainer(cfg)
