@@ -20,6 +20,7 @@ import json
 import sys
 import time
 
+from tinygan.data import TOY_DATASETS
 from tinygan.metrics.evaluate import evaluate_generator
 from tinygan.run import ConfigError, TrainConfig, Trainer
 
@@ -65,10 +66,11 @@ def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str 
         spent += time.perf_counter() - start
         if t.step in evals:
             m = evaluate_generator(t.sampler, t.config, n=n)["metrics"]
-            counts = m.get("class_counts") or [0]
+            counts = m.get("class_counts")                  # digits only
             row = {"settings": settings, "decay": decay, "step": t.step, "seconds": round(spent, 1),
                    "frechet_distance": round(m["frechet_distance"], 2),
-                   "smallest_class": min(counts) / n, "largest_class": max(counts) / n,
+                   "smallest_class": min(counts) / n if counts else None,
+                   "largest_class": max(counts) / n if counts else None,
                    "precision": m["precision"], "recall": m["recall"]}
             rows.append(row)
             log(json.dumps(row))
@@ -96,7 +98,9 @@ def main(argv=None) -> int:
         if unknown:
             raise ValueError(f"unknown setting {unknown[0]!r}: the keys are TrainConfig's fields, as in "
                              "tinygan train's flags with _ for - (lr, ngf, batch_size, ...)")
-        TrainConfig(**{"steps": args.steps, **settings}).validate()
+        if TrainConfig(**{"steps": args.steps, **settings}).validate().dataset in TOY_DATASETS:
+            raise ValueError("dataset: sweep.py scores images (Frechet distance); for the toy datasets use "
+                             "benchmarks/toy_tables.py or tinygan eval")
     except ValueError as e:
         p.error(str(e))
     try:

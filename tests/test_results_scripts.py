@@ -108,7 +108,8 @@ def test_sweep_scores_a_setting_at_each_eval_step(tmp_path):
 
 @pytest.mark.parametrize("args, named", [(["ngff=8"], "unknown setting 'ngff'"), (["lr=-1"], "--lr"),
                                          (["lr"], "key=value"), (["--steps", "4", "--evals", "5"], "--evals"),
-                                         (["--jsonl", "/nonexistent/dir/x.jsonl"], "--jsonl: cannot write")])
+                                         (["--jsonl", "/nonexistent/dir/x.jsonl"], "--jsonl: cannot write"),
+                                         (["dataset=ring8", "model=mlp"], "toy_tables.py")])
 def test_sweep_refuses_a_bad_setting_in_one_line(args, named):
     r = sweep(*args)
     assert r.returncode == 2 and named in r.stderr and "Traceback" not in r.stderr

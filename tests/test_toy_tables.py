@@ -118,7 +118,7 @@ def test_the_image_default_is_the_dcgan_recipe_at_8x_its_lr_with_an_average_of_g
     from tinygan.gan.recipes import RECIPES
     from tinygan.run.config import DEFAULT_STEPS, TrainConfig
     images = TrainConfig().validate().resolved()                          # `tinygan train`, no flags
-    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 1.6e-3, None)
+    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 1.6e-3, 3500)
     assert (images.beta1, images.beta2, images.n_critic) == (0.5, 0.999, 1)
     assert DEFAULT_STEPS == 3500
     for loss in ("wgan", "wgan-gp", "hinge"):                             # every loss: 8x its own recipe's lr

@@ -337,3 +337,16 @@ def test_ema_averages_the_generator_and_samples_come_from_the_average(tmp_path):
     G, config, _ = load_generator(tmp_path / "ck.npz")
     for k, v in G.state_dict().items():
         np.testing.assert_array_equal(v, t.G_ema.state_dict()[k])
+
+
+def test_a_run_records_its_budget_and_an_older_run_without_one_keeps_its_2000_steps(tmp_path):
+    """config.json records the default budget, so changing DEFAULT_STEPS never moves a resumed run's end; a run
+    written before budgets were recorded (steps null, no epochs) resumes to the 2,000 steps it was started with."""
+    from tinygan.run.config import DEFAULT_STEPS, LEGACY_DEFAULT_STEPS
+    from tinygan.run.loop import _apply_changes
+    assert TrainConfig().validate().resolved().steps == DEFAULT_STEPS
+    old = TrainConfig(out=str(tmp_path / "old")).validate()               # as an older run's config.json reads
+    assert old.steps is None
+    assert _apply_changes(old, {}, str(tmp_path / "old")).steps == LEGACY_DEFAULT_STEPS == 2000
+    assert _apply_changes(old, {"steps": 50}, str(tmp_path / "old")).steps == 50
+    assert _apply_changes(old, {"epochs": 1.0}, str(tmp_path / "old")).steps is None

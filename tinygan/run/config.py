@@ -40,6 +40,7 @@ from tinygan.gan.recipes import recipe_for
 __all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "RUN_DEFAULTS", "FIELDS", "flag_of"]
 
 DEFAULT_STEPS = 3500       # the default budget: about 8 minutes for the 28x28 DCGAN on 2 idle CPU cores
+LEGACY_DEFAULT_STEPS = 2000   # runs written before 2026-11-30 recorded no budget (steps null): theirs was this
 
 # Where a flag is left out (None), a run takes these values; on the toy datasets the second column.
 # Images: the DCGAN recipe at 8x its lr (1.6e-3) with an average of G's weights; at 2,000 steps this reaches
@@ -54,7 +55,7 @@ RUN_DEFAULTS = {"batch_size": (64, 256),
                 "nz": (100, 2),
                 "ema": (0.999, 0.999),
                 "lr_scale": (8.0, 5.0),            # lr = lr_scale x the recipe's: DCGAN 1.6e-3 on images, 1e-3 on toy data
-                "steps": (None, 4000)}             # None: DEFAULT_STEPS, or --epochs
+                "steps": (DEFAULT_STEPS, 4000)}    # recorded in config.json, so a resume keeps the run's budget
 IMAGE_MODELS = ("dcgan", "cgan", "infogan", "acgan", "sngan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
 MAX_SEED = 2**63 - 1
 # A model that is a paper's networks *and* objective: its loss where --loss is left out (and the only one it takes).

@@ -24,7 +24,7 @@ from typing import Any
 from tinygan.backend import CudaStepClock, to_numpy
 from tinygan.run import distributed
 from tinygan.run.checkpoint import CheckpointFile
-from tinygan.run.config import ConfigError, TrainConfig, flag_of
+from tinygan.run.config import LEGACY_DEFAULT_STEPS, ConfigError, TrainConfig, flag_of
 from tinygan.run.folder import RunFolder
 from tinygan.run.trainer import Trainer
 from tinygan.viz import save_gif, save_image_grid, save_loss_curves, save_points_plot
@@ -105,6 +105,8 @@ def _apply_changes(saved: TrainConfig, changes: dict, out: str) -> TrainConfig:
         values["epochs"] = None
     if "epochs" in changes and "steps" not in changes:
         values["steps"] = None
+    if values["steps"] is None and values["epochs"] is None and not values["dry_run"]:
+        values["steps"] = LEGACY_DEFAULT_STEPS      # an older run left its default budget out of config.json
     return TrainConfig(**values).validate()
 
 

@@ -37,7 +37,7 @@ from tinygan.gan.recipes import recipe_for
 from tinygan.gan.sampling import generate, grid_inputs
 from tinygan.gan.steps import d_step, g_step
 from tinygan.run.checkpoint import CheckpointError, CheckpointFile, save_checkpoint
-from tinygan.run.config import DEFAULT_STEPS, TrainConfig
+from tinygan.run.config import TrainConfig
 from tinygan.run.data import DataSource
 from tinygan.run.distributed import (AveragedOptimizer, Communicator, RankSlice, broadcast_module_, rank_rows)
 
@@ -110,11 +110,9 @@ class Trainer:
         c = self.config
         if c.dry_run:
             return 2
-        if c.steps is not None:
-            return c.steps
         if c.epochs is not None:              # validate() refuses --epochs for data that are drawn
             return max(1, int(c.epochs * self.data.batches_per_epoch) // c.n_critic)
-        return DEFAULT_STEPS
+        return c.steps                        # resolved(): --steps, else RUN_DEFAULTS' budget
 
     # ------------------------------------------------------------------ one step
     def _next_real(self) -> tuple[Tensor, np.ndarray]:
