@@ -26,12 +26,15 @@ from tinygan.run import ConfigError, TrainConfig, Trainer
 
 
 def parse_settings(pairs: list[str]) -> dict:
-    """``["lr=0.0016", "ngf=128", "loss=hinge"]`` -> ``{"lr": 0.0016, "ngf": 128, "loss": "hinge"}``."""
+    """``["lr=0.0016", "ngf=128", "mbstd=true"]`` -> ``{"lr": 0.0016, "ngf": 128, "mbstd": True}``."""
     out = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"expected key=value, got {pair!r}")
+        if text.lower() in ("true", "false"):                # the switches: mbstd, spectral_norm, ...
+            out[key] = text.lower() == "true"
+            continue
         for cast in (int, float):
             try:
                 out[key] = cast(text)

@@ -166,6 +166,19 @@ def test_import_tinygan_reaches_the_pytorch_shaped_namespaces():
     assert r.stdout.strip() == "ok", r.stderr
 
 
+def test_import_tinygan_lets_openblas_threads_sleep_unless_told_otherwise():
+    """``OPENBLAS_THREAD_TIMEOUT`` is 4 before NumPy loads (tinygan/__init__.py); a value already set wins."""
+    code = ("import os, sys; assert 'numpy' not in sys.modules; import tinygan; "
+            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    for preset, expected in ((None, "4"), ("20", "20")):
+        run_env = env if preset is None else {**env, "OPENBLAS_THREAD_TIMEOUT": preset}
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                           env=run_env)
+        assert r.stdout.strip() == expected, r.stderr
+
+
 if __name__ == "__main__":
     g = graph()
     print("\n".join(violations(g)) or "no upward imports")

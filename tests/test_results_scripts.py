@@ -125,3 +125,5 @@ def test_sweep_lr_schedules():
     assert sweep_module.lr_factor(3, 4, "none") == 1.0
     assert sweep_module.parse_settings(["lr=1e-3", "ngf=128", "loss=hinge"]) == {"lr": 1e-3, "ngf": 128,
                                                                                   "loss": "hinge"}
+    assert sweep_module.parse_settings(["mbstd=true", "spectral_norm=False"]) == {"mbstd": True,
+                                                                                  "spectral_norm": False}

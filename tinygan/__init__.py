@@ -22,9 +22,19 @@ work at once.  The packages above it are imported on first attribute access
 engine never pulls in Pillow, matplotlib or the training layer.
 """
 import importlib as _importlib
+import os as _os
 import types as _types
 
-import numpy as _np
+# Before NumPy loads OpenBLAS, which reads this once: its idle worker threads spin for about 2^28 cycles
+# (0.1 s) after every matrix product before they sleep, and on a 2-core machine that spinning takes the
+# second core from tinygan's element-wise threads (tinygan.kernels.threads), which then wait their turn.
+# 2^4 cycles (OpenBLAS's minimum) lets them sleep at once: one DCGAN training iteration on the 2-core
+# machines went from 136-165 to 118-125 ms at 28 px and from 1.23-1.36 to 1.10-1.19 s at 64 px
+# (docs/benchmarks.md, "OpenBLAS's idle threads").  A value already in the environment wins; a program
+# that imported NumPy before tinygan keeps OpenBLAS's default.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
+import numpy as _np  # noqa: E402  (after the OpenBLAS setting above)
 
 from tinygan import functional, nn, optim
 from tinygan.autograd import Function, Tensor, enable_grad, grad, is_grad_enabled, no_grad

@@ -76,6 +76,9 @@ def blas_info() -> dict:
                 break
     except ImportError:
         out["threadpoolctl"] = "not installed"
+    # how long OpenBLAS's idle workers spin (2^n cycles), as this process's OpenBLAS read it at load
+    # (tinygan/__init__.py sets 4; docs/benchmarks.md, "OpenBLAS's idle threads")
+    out["thread_timeout"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "default")
     return out
 
 
@@ -400,7 +403,8 @@ def full_markdown(result: dict) -> str:
     lines += ["", "## Versions", "",
               f"- Python {v['python']}, NumPy {v['numpy']} with {blas.get('build', '?')}"
               + (f" ({blas.get('internal_api')} {blas.get('version')}, {blas.get('architecture')}, "
-                 f"{blas.get('num_threads')} threads)" if blas.get("internal_api") else ""),
+                 f"{blas.get('num_threads')} threads)" if blas.get("internal_api") else "")
+              + (f", OPENBLAS_THREAD_TIMEOUT={blas['thread_timeout']}" if "thread_timeout" in blas else ""),
               f"- PyTorch {v['torch']} (mkldnn {v['torch_mkldnn']}, mkl {v['torch_mkl']}, "
               f"{v['torch_threads']} threads)",
               f"- tinygan {v['tinygan']} at {v['tinygan_commit']}"]
