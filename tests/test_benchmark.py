@@ -64,6 +64,11 @@ def test_quick_bench_cli_agrees_with_pytorch(tmp_path):
         assert s["parity_f64"]["ok"], s["parity_f64"]
     assert "Where we stand vs targets" in md.read_text()
     assert result["machine"]["threads"] == 1 and result["command"].startswith("tinygan bench")
+    # A run without kernel rows (--only step) judges no kernel target: it has nothing to judge it by.
+    from tinygan.benchmark.report import evaluate_targets
+    assert any(t["target"].startswith("no kernel worse") for t in evaluate_targets(result))
+    steps_only = {**result, "tables": [{**table, "kernels": []}]}
+    assert not any(t["target"].startswith("no kernel worse") for t in evaluate_targets(steps_only))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])

@@ -293,7 +293,7 @@ def evaluate_targets(result: dict) -> list[dict]:
                         "holds": None if met else "activations the graph keeps and the step's temporaries "
                                                   "(see docs/benchmarks.md, Memory)"})
 
-    if not gpu:
+    if not gpu and kernels:          # --only step times no kernel row: nothing to judge
         bad = sorted((r for r in kernels if r["ratio"] > CPU_KERNEL_RATIO), key=lambda r: -r["ratio"])
         out.append({"target": f"no kernel worse than {CPU_KERNEL_RATIO:g}x PyTorch", "scope": "all kernel rows",
                     "value": f"worst {max((r['ratio'] for r in kernels), default=0):.2f}x", "met": not bad,
