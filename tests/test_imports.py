@@ -167,12 +167,12 @@ def test_import_tinygan_reaches_the_pytorch_shaped_namespaces():
 
 
 def test_import_tinygan_lets_openblas_threads_sleep_unless_told_otherwise():
-    """``OPENBLAS_THREAD_TIMEOUT`` is 4 before NumPy loads (tinygan/__init__.py); a value already set wins."""
+    """``OPENBLAS_THREAD_TIMEOUT`` is 12 before NumPy loads (tinygan/__init__.py); a value already set wins."""
     code = ("import os, sys; assert 'numpy' not in sys.modules; import tinygan; "
             "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'))")
     import os
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-    for preset, expected in ((None, "4"), ("20", "20")):
+    for preset, expected in ((None, "12"), ("20", "20")):
         run_env = env if preset is None else {**env, "OPENBLAS_THREAD_TIMEOUT": preset}
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
                            env=run_env)

@@ -28,11 +28,12 @@ import types as _types
 # Before NumPy loads OpenBLAS, which reads this once: its idle worker threads spin for about 2^28 cycles
 # (0.1 s) after every matrix product before they sleep, and on a 2-core machine that spinning takes the
 # second core from tinygan's element-wise threads (tinygan.kernels.threads), which then wait their turn.
-# 2^4 cycles (OpenBLAS's minimum) lets them sleep at once: one DCGAN training iteration on the 2-core
-# machines went from 136-165 to 118-125 ms at 28 px and from 1.23-1.36 to 1.10-1.19 s at 64 px
-# (docs/benchmarks.md, "OpenBLAS's idle threads").  A value already in the environment wins; a program
-# that imported NumPy before tinygan keeps OpenBLAS's default.
-_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# 2^12 cycles keeps them spinning between back-to-back products and lets them sleep during element-wise
+# work: one DCGAN training iteration on the 2-core machines went from 136-160 to 122-126 ms at 28 px,
+# and the default run from 0.117-0.143 to 0.107-0.109 s per step (docs/benchmarks.md, "OpenBLAS's idle threads").
+# A value already in the environment wins; a program that imported NumPy before tinygan keeps OpenBLAS's
+# default.
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
 
 import numpy as _np  # noqa: E402  (after the OpenBLAS setting above)
 
