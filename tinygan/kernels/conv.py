@@ -272,6 +272,8 @@ def _im2col(x_pad, kernel_hw, stride, out_hw):
     kh, kw = kernel_hw
     sh, sw = stride
     Ho, Wo = out_hw
+    if (Ho, Wo) == (1, 1) and (Hp, Wp) == (kh, kw) and x_pad.flags.c_contiguous:
+        return x_pad.reshape(N, kh * kw * C)       # one window, the whole image: its rows already are cols
     sN, sH, sW, sC = x_pad.strides
     windows = _as_strided(xp, x_pad, (N, Ho, Wo, kh, kw, C),
                           (sN, sh * sH, sw * sW, sH, sW, sC))          # (N, Ho, Wo, kh, kw, C)
@@ -418,7 +420,12 @@ def _grad_input_col2im(gy, w, input_hw, stride, padding):
     H, W = input_hw
     ph, pw = padding
     dcols = _pixel_rows(gy, "gy") @ _weight_rows(w)                    # (N*Ho*Wo, kh*kw*C)
-    gx_pad = _col2im(dcols, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, (Ho, Wo))
+    if (Ho, Wo) == (1, 1) and (H + 2 * ph, W + 2 * pw) == (kh, kw):
+        # One window that is the whole padded image (a DCGAN's first transposed conv, 1x1 -> 7x7 or 4x4, and
+        # the gradient of D's logit layer): its row already is the image, nothing overlaps, nothing to add.
+        gx_pad = dcols.reshape(N, kh, kw, C)                           # (N, Hp, Wp, C)
+    else:
+        gx_pad = _col2im(dcols, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, (Ho, Wo))
     return gx_pad[:, ph:ph + H, pw:pw + W, :]                          # (N, H, W, C)
 
 
