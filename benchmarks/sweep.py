@@ -3,6 +3,7 @@
     python benchmarks/sweep.py lr=0.0016                                  # FD at steps 1000 and 2000
     python benchmarks/sweep.py lr=0.0016 ngf=128 seed=1 --steps 3000 --evals 1000 2000 3000
     python benchmarks/sweep.py lr=0.0004 --decay linear                   # lr falling linearly to 0
+    python benchmarks/sweep.py --d-lr-factor 2                            # D's lr twice G's (TTUR)
     python benchmarks/sweep.py --steps 4 --evals 4 --n 200                # a smoke test (CI)
 
 Every ``key=value`` is a :class:`tinygan.run.TrainConfig` field (the defaults of ``tinygan
@@ -51,12 +52,17 @@ def lr_factor(step: int, steps: int, decay: str) -> float:
     return 1.0 - step / steps if decay == "linear" else 1.0
 
 
-def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str = "none", log=print) -> list[dict]:
-    """Train ``settings`` for ``steps`` generator updates; the metrics at each step in ``evals``."""
+def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str = "none", log=print,
+        d_lr_factor: float = 1.0) -> list[dict]:
+    """Train ``settings`` for ``steps`` generator updates; the metrics at each step in ``evals``.
+
+    ``d_lr_factor`` multiplies D's learning rate (two time-scales, Heusel et al. 2017), which
+    ``tinygan train`` sets for both networks alike.
+    """
     cfg = TrainConfig(**{"steps": steps, "out": "runs/sweep-unused", "progress": False, **settings})
     t = Trainer(cfg)
     opts = (t.opt_d, t.opt_g)
-    base = [[g["lr"] for g in o.param_groups] for o in opts]
+    base = [[g["lr"] * (d_lr_factor if o is t.opt_d else 1.0) for g in o.param_groups] for o in opts]
     rows, spent = [], 0.0
     for step in range(steps):
         start = time.perf_counter()
@@ -70,7 +76,8 @@ def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str 
         if t.step in evals:
             m = evaluate_generator(t.sampler, t.config, n=n)["metrics"]
             counts = m.get("class_counts")                  # digits only
-            row = {"settings": settings, "decay": decay, "step": t.step, "seconds": round(spent, 1),
+            row = {"settings": settings, "decay": decay, **({"d_lr_factor": d_lr_factor} if d_lr_factor != 1 else {}),
+                   "step": t.step, "seconds": round(spent, 1),
                    "frechet_distance": round(m["frechet_distance"], 2),
                    "smallest_class": min(counts) / n if counts else None,
                    "largest_class": max(counts) / n if counts else None,
@@ -88,8 +95,12 @@ def main(argv=None) -> int:
                    help="steps at which to score (default: half way and the end)")
     p.add_argument("--n", type=int, default=2500, help="samples per evaluation")
     p.add_argument("--decay", choices=("none", "linear"), default="none", help="lr schedule over the run")
+    p.add_argument("--d-lr-factor", type=float, default=1.0, metavar="F",
+                   help="D's learning rate is F times G's (default 1: the same, as tinygan train)")
     p.add_argument("--jsonl", default=None, help="append each evaluation's JSON line to this file")
     args = p.parse_args(argv)
+    if not args.d_lr_factor > 0:
+        p.error(f"--d-lr-factor must be > 0, got {args.d_lr_factor}")
     if args.steps < 1 or args.n < 2:
         p.error(f"--steps must be at least 1 and --n at least 2, got {args.steps} and {args.n}")
     evals = sorted(set(args.evals or [max(1, args.steps // 2), args.steps]))
@@ -118,7 +129,7 @@ def main(argv=None) -> int:
             sink.flush()
 
     try:
-        run(settings, args.steps, evals, n=args.n, decay=args.decay, log=log)
+        run(settings, args.steps, evals, n=args.n, decay=args.decay, log=log, d_lr_factor=args.d_lr_factor)
     except ConfigError as e:
         p.error(str(e))
     finally:

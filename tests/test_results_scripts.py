@@ -127,3 +127,27 @@ def test_sweep_lr_schedules():
                                                                                   "loss": "hinge"}
     assert sweep_module.parse_settings(["mbstd=true", "spectral_norm=False"]) == {"mbstd": True,
                                                                                   "spectral_norm": False}
+
+
+def test_sweep_d_lr_factor_sets_d_learning_rate_only(monkeypatch):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import sweep as sweep_module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    made = []
+
+    class Recording(sweep_module.Trainer):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            made.append(self)
+
+    monkeypatch.setattr(sweep_module, "Trainer", Recording)
+    rows = sweep_module.run({"ngf": 8, "ndf": 8}, steps=2, evals=[2], n=50, log=lambda line: None, d_lr_factor=3.0,
+                            decay="linear")
+    t = made[0]
+    lr_g = t.opt_g.param_groups[0]["lr"]
+    # after the last step of a linear decay over 2 steps, both lrs are at half their start
+    assert lr_g == pytest.approx(t.config.resolved().lr * 0.5)
+    assert t.opt_d.param_groups[0]["lr"] == pytest.approx(3.0 * lr_g)
+    assert rows[0]["d_lr_factor"] == 3.0
