@@ -30,9 +30,9 @@ import types as _types
 # second core from tinygan's element-wise threads (tinygan.kernels.threads), which then wait their turn.
 # 2^12 cycles keeps them spinning between back-to-back products and lets them sleep during element-wise
 # work: one DCGAN training iteration on the 2-core machines went from 136-160 to 122-126 ms at 28 px,
-# and the default run from 0.117-0.143 to 0.107-0.109 s per step (docs/benchmarks.md, "OpenBLAS's idle threads").
-# A value already in the environment wins; a program that imported NumPy before tinygan keeps OpenBLAS's
-# default.
+# and the default run from 0.117-0.143 to 0.107-0.109 s per step (docs/benchmarks.md, "OpenBLAS's idle
+# threads").  A value already in the environment wins; a program that imported NumPy before tinygan
+# keeps OpenBLAS's default.
 _os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "12")
 
 import numpy as _np  # noqa: E402  (after the OpenBLAS setting above)

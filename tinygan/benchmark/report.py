@@ -77,7 +77,7 @@ def blas_info() -> dict:
     except ImportError:
         out["threadpoolctl"] = "not installed"
     # how long OpenBLAS's idle workers spin (2^n cycles), as this process's OpenBLAS read it at load
-    # (tinygan/__init__.py sets 4; docs/benchmarks.md, "OpenBLAS's idle threads")
+    # (tinygan/__init__.py sets 12; docs/benchmarks.md, "OpenBLAS's idle threads")
     out["thread_timeout"] = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "default")
     return out
 
