@@ -96,8 +96,9 @@ def _log(path):
 
 
 @pytest.mark.parametrize("kw", [dict(ema=0.9), dict(model="cgan", loss="wgan-gp", r1=0.5),
-                                dict(model="infogan", loss="lsgan", num_categories=3, num_continuous=1)],
-                         ids=["dcgan-ema", "cgan-wgan-gp-r1", "infogan-lsgan"])
+                                dict(model="infogan", loss="lsgan", num_categories=3, num_continuous=1),
+                                dict(r1=0.5, r1_every=2)],
+                         ids=["dcgan-ema", "cgan-wgan-gp-r1", "infogan-lsgan", "lazy-r1"])
 def test_resume_is_bit_identical(tmp_path, kw):
     # 2N steps in one go == N steps, stop, resume for N more; the 8-image batches of 10,000 digits
     # do not cross an epoch here, so a dry-run variant below covers the epoch boundary.
@@ -350,3 +351,38 @@ def test_a_run_records_its_budget_and_an_older_run_without_one_keeps_its_2000_st
     assert _apply_changes(old, {}, str(tmp_path / "old")).steps == LEGACY_DEFAULT_STEPS == 2000
     assert _apply_changes(old, {"steps": 50}, str(tmp_path / "old")).steps == 50
     assert _apply_changes(old, {"epochs": 1.0}, str(tmp_path / "old")).steps is None
+
+
+def test_lazy_r1_applies_k_times_gamma_on_every_kth_discriminator_step(tmp_path):
+    t = train(small(tmp_path, r1=0.5, r1_every=2))
+    assert [t.r1_gamma(i) for i in range(5)] == [1.0, 0.0, 1.0, 0.0, 1.0]     # K x gamma, every K-th step
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [("r1" in r) for r in rows] == [True, False, True, False]         # steps 1-4: D steps 0-3
+    every = Trainer(small(tmp_path, "every", r1=0.5))
+    assert [every.r1_gamma(i) for i in range(3)] == [0.5, 0.5, 0.5]
+
+
+
+def test_lazy_r1_counts_discriminator_steps_across_critic_iterations(tmp_path, monkeypatch):
+    import tinygan.run.trainer as trainer_module
+    seen = []
+    real_d_step = trainer_module.d_step
+
+    def spy(*a, r1_gamma=0.0, **k):
+        seen.append(r1_gamma)
+        return real_d_step(*a, r1_gamma=r1_gamma, **k)
+
+    monkeypatch.setattr(trainer_module, "d_step", spy)
+    t = Trainer(small(tmp_path, loss="wgan-gp", r1=0.5, r1_every=3, n_critic=2))
+    for _ in range(3):                                       # 3 generator steps x 2 critic steps
+        t.train_step()
+        t.step += 1
+    assert seen == [1.5, 0.0, 0.0, 1.5, 0.0, 0.0]
+
+
+def test_r1_every_without_r1_is_refused():
+    from tinygan.run import ConfigError
+    with pytest.raises(ConfigError, match="--r1-every: would be ignored"):
+        TrainConfig(r1_every=4).validate()
+    with pytest.raises(ConfigError, match="--r1-every"):
+        TrainConfig(r1=1.0, r1_every=0).validate()

@@ -187,6 +187,8 @@ class TrainConfig:
     ngf: int = _f(64, int_in(1, 1024), "generator feature maps (DCGAN models)", metavar="N")
     ndf: int = _f(64, int_in(1, 1024), "discriminator feature maps (DCGAN models)", metavar="N")
     r1: float = _f(0.0, real_in(0, 1e6), "R1 penalty weight gamma on real data (0: off)", metavar="GAMMA")
+    r1_every: int = _f(1, int_in(1, 10**6), "lazy R1 (Karras et al. 2020): the penalty on every K-th "
+                       "discriminator step only, weighted K x gamma (1: every step)", metavar="K")
     pack: int = _f(1, int_in(1, 64), "PacGAN (Lin et al. 2018): D judges packs of M samples, all real or all "
                    "generated (1: off); unconditional models only; --batch-size must be a multiple of M",
                    metavar="M")
@@ -284,6 +286,8 @@ class TrainConfig:
                    if self.model != "infogan" and changed(n)]
         unused += [(n, f"the toy dataset {self.dataset!r} is drawn, not read from files")
                    for n in ("data_dir", "download") if toy and changed(n)]
+        if changed("r1_every") and not self.r1:
+            unused.append(("r1_every", "there is no R1 penalty to apply lazily: give --r1 GAMMA"))
         if toy and self.epochs is not None:
             unused.append(("epochs", f"the toy dataset {self.dataset!r} has no epochs; give --steps"))
         if self.dry_run and (self.steps is not None or self.epochs is not None):

@@ -127,6 +127,16 @@ class Trainer:
         """The number of processes training this run (1 unless ``--distributed``)."""
         return 1 if self.comm is None else self.comm.size
 
+    def r1_gamma(self, d_step_index: int) -> float:
+        """R1's weight in discriminator step ``d_step_index`` (counted from 0 over the whole run).
+
+        With ``--r1-every K`` (lazy regularization, Karras et al. 2020, section 3.1) the penalty is
+        computed on every K-th step only, weighted K x gamma, so that its average over K steps is
+        gamma's; the steps in between skip R1's extra forward and double backward through D.
+        """
+        c = self.config
+        return c.r1 * c.r1_every if c.r1 and d_step_index % c.r1_every == 0 else 0.0
+
     def train_step(self) -> dict:
         """One generator update preceded by ``n_critic`` critic updates; returns device scalars to log.
 
@@ -162,7 +172,8 @@ class Trainer:
             with contextlib.nullcontext() if last else no_grad():
                 fake = G(**inputs)                                     # (N, C, H, W)
             record = d_step(D, self.opt_d, self.loss, real, fake, labels=inputs.get("labels"),
-                            gp_weight=self.recipe.gp_weight, gp_at=self.recipe.gp_at, r1_gamma=c.r1,
+                            gp_weight=self.recipe.gp_weight, gp_at=self.recipe.gp_at,
+                            r1_gamma=self.r1_gamma(self.step * c.n_critic + i),
                             clip_value=self.recipe.clip_value, rng=self.rng, augment=self.augment)
         record.update(g_step(D, self.opt_g, self.loss, fake, real=real, labels=inputs.get("labels"), codes=inputs,
                              info_lambda=c.info_lambda if self.infogan else 0.0, augment=self.augment,
