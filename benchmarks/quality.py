@@ -54,7 +54,7 @@ def worker_tinygan(args) -> None:
     reuse_freed_memory()                             # as `tinygan train` (the job --mode time stands for) does
     from tinygan.run import TrainConfig, Trainer
     cfg = TrainConfig(seed=args.seed, out=str(Path(args.work) / "unused"), progress=False,
-                      **({"ema": 0.0, "lr": DCGAN.lr} if args.mode == "steps" else {}))
+                      **({"ema": 0.0, "lr": DCGAN.lr, "r1": 0.0} if args.mode == "steps" else {}))
     t = Trainer(cfg)
     snaps, marks, spent = {}, _snapshot_times(args), 0.0
     while marks:

@@ -77,7 +77,7 @@ def train_row(name: str, settings: dict, seed: int, args, out: Path) -> list[dic
     """Train one row for one seed; returns the metrics at each evaluation step."""
     lr = recipe_for(settings.get("loss", "nonsaturating")).lr           # the paper's lr, not the run default's 8x
     cfg = TrainConfig(seed=seed, steps=args.steps, ema=args.ema, progress=False, out=str(out / "unused"),
-                      **{"lr": lr, **settings})
+                      **{"lr": lr, "r1": 0.0, **settings})       # and no R1 unless the row has it
     t = Trainer(cfg)
     points, spent, rows = sorted(set(args.eval_at)), 0.0, []
     for target in points:

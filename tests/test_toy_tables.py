@@ -114,17 +114,17 @@ def test_toy_data_take_the_toy_column_of_run_defaults():
     assert (wgan_gp.lr, wgan_gp.beta1, wgan_gp.n_critic) == (pytest.approx(5e-4), 0.0, 5)   # 5x its recipe's 1e-4
 
 
-def test_the_image_default_is_the_dcgan_recipe_at_8x_its_lr_with_an_average_of_g():
+def test_the_image_default_is_the_dcgan_recipe_at_8x_its_lr_with_an_average_of_g_and_lazy_r1():
     from tinygan.gan.recipes import RECIPES
     from tinygan.run.config import DEFAULT_STEPS, TrainConfig
     images = TrainConfig().validate().resolved()                          # `tinygan train`, no flags
-    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 1.6e-3, 3500)
-    assert (images.beta1, images.beta2, images.n_critic) == (0.5, 0.999, 1)
-    assert DEFAULT_STEPS == 3500
+    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 1.6e-3, 4500)
+    assert (images.beta1, images.beta2, images.n_critic, images.r1, images.r1_every) == (0.5, 0.999, 1, 1.0, 16)
+    assert DEFAULT_STEPS == 4500
     for loss in ("wgan", "wgan-gp", "hinge"):                             # every loss: 8x its own recipe's lr
         assert TrainConfig(loss=loss).validate().resolved().lr == pytest.approx(8 * RECIPES[loss].lr)
-    paper = TrainConfig(lr=2e-4, ema=0.0).validate().resolved()           # the paper's plain recipe, one command away
-    assert (paper.lr, paper.ema) == (2e-4, 0.0)
+    paper = TrainConfig(lr=2e-4, ema=0.0, r1=0.0).validate().resolved()   # the paper's plain recipe, one command away
+    assert (paper.lr, paper.ema, paper.r1) == (2e-4, 0.0, 0.0)
 
 
 def test_explicit_flags_win_over_the_toy_defaults():

@@ -382,7 +382,22 @@ def test_lazy_r1_counts_discriminator_steps_across_critic_iterations(tmp_path, m
 
 def test_r1_every_without_r1_is_refused():
     from tinygan.run import ConfigError
-    with pytest.raises(ConfigError, match="--r1-every: would be ignored"):
-        TrainConfig(r1_every=4).validate()
+    for off in (dict(r1=0.0), dict(loss="wgan-gp"), dict(model="mlp", dataset="ring8")):   # no R1 in these runs
+        with pytest.raises(ConfigError, match="--r1-every: would be ignored"):
+            TrainConfig(r1_every=4, **off).validate()
+    assert TrainConfig(r1_every=4).validate().resolved().r1_every == 4    # the default R1, every 4th step
     with pytest.raises(ConfigError, match="--r1-every"):
         TrainConfig(r1=1.0, r1_every=0).validate()
+
+
+def test_r1_defaults_lazy_for_the_nonsaturating_loss_on_images_only():
+    r = TrainConfig().validate().resolved()
+    assert (r.r1, r.r1_every) == (1.0, 16)                             # the default run: lazy R1
+    r = TrainConfig(r1=2.0).validate().resolved()
+    assert (r.r1, r.r1_every) == (2.0, 1)                              # an explicit --r1: Mescheder's, every step
+    for other in (dict(loss="wgan-gp"), dict(loss="hinge"), dict(model="mlp", dataset="ring8"), dict(r1=0.0)):
+        r = TrainConfig(**other).validate().resolved()
+        assert (r.r1, r.r1_every) == (0.0, 1), other
+    # an older run's config.json has r1 0.0 and no r1_every: it resumes without R1, as it was trained
+    old = TrainConfig.from_dict({**TrainConfig().validate().resolved().to_dict(), "r1": 0.0, "r1_every": None})
+    assert (old.resolved().r1, old.resolved().r1_every) == (0.0, 1)

@@ -39,23 +39,27 @@ from tinygan.gan.recipes import recipe_for
 
 __all__ = ["TrainConfig", "ConfigError", "DEFAULT_STEPS", "RUN_DEFAULTS", "FIELDS", "flag_of"]
 
-DEFAULT_STEPS = 3500       # the default budget: about 8 minutes for the 28x28 DCGAN on 2 idle CPU cores
+DEFAULT_STEPS = 4500       # the default budget: about 8.5 minutes for the 28x28 DCGAN on 2 idle CPU cores
 LEGACY_DEFAULT_STEPS = 2000   # runs written before 2026-11-30 recorded no budget (steps null): theirs was this
 
 # Where a flag is left out (None), a run takes these values; on the toy datasets the second column.
 # Images: the DCGAN recipe at 8x its lr (1.6e-3) with an average of G's weights; at 2,000 steps this reaches
 # classifier FD 31.5 where 2x reaches 46.6 and the paper's plain recipe 59-68, at the same cost per step
-# (benchmarks/results/default-run-sweep.md).  Toy data: the DCGAN recipe leaves the MLP GAN on ring8 with 0/8
+# (benchmarks/results/default-run-sweep.md).  With the non-saturating loss, also a lazy R1 penalty (gamma 1
+# on every 16th D step, LAZY_R1_EVERY): 27.4 and 25.4 instead of 31.5 and 28.3 at 2,000 steps (seeds 0, 1),
+# 19.2 instead of 23.8 at 3,000 (seed 1), for about 2% more time per step.  Toy data: the DCGAN recipe leaves the MLP GAN on ring8 with 0/8
 # modes within 3 std; these settings reach 8/8 modes with >= 90% high-quality samples (PacGAN's protocol) in
 # 4,000 steps, about a minute of CPU: docs/theory.md, section 12.  lr_scale multiplies the loss's recipe lr
-# (RECIPES); explicit flags always win (the paper's plain recipe: tinygan train --lr 2e-4 --ema 0);
+# (RECIPES); explicit flags always win (the paper's plain recipe: tinygan train --lr 2e-4 --ema 0 --r1 0);
 # config.json records the values used.
 #                    name          images    toy data
 RUN_DEFAULTS = {"batch_size": (64, 256),
                 "nz": (100, 2),
                 "ema": (0.999, 0.999),
                 "lr_scale": (8.0, 5.0),            # lr = lr_scale x the recipe's: DCGAN 1.6e-3 on images, 1e-3 on toy data
+                "r1": (1.0, 0.0),                  # R1's gamma, for the non-saturating loss only (resolved())
                 "steps": (DEFAULT_STEPS, 4000)}    # recorded in config.json, so a resume keeps the run's budget
+LAZY_R1_EVERY = 16   # where R1 is on by default it runs lazily, every 16th D step (an explicit --r1: every step)
 IMAGE_MODELS = ("dcgan", "cgan", "infogan", "acgan", "sngan")   # models whose image generators are DCGANs (sizes 4*2^k, 7*2^k)
 MAX_SEED = 2**63 - 1
 # A model that is a paper's networks *and* objective: its loss where --loss is left out (and the only one it takes).
@@ -186,9 +190,12 @@ class TrainConfig:
                         metavar="N")
     ngf: int = _f(64, int_in(1, 1024), "generator feature maps (DCGAN models)", metavar="N")
     ndf: int = _f(64, int_in(1, 1024), "discriminator feature maps (DCGAN models)", metavar="N")
-    r1: float = _f(0.0, real_in(0, 1e6), "R1 penalty weight gamma on real data (0: off)", metavar="GAMMA")
-    r1_every: int = _f(1, int_in(1, 10**6), "lazy R1 (Karras et al. 2020): the penalty on every K-th "
-                       "discriminator step only, weighted K x gamma (1: every step)", metavar="K")
+    r1: float | None = _f(None, real_in(0, 1e6), "R1 penalty weight gamma on real data (0: off; default: 1.0 "
+                          "with the non-saturating loss on images, applied every 16th D step, else 0)",
+                          metavar="GAMMA")
+    r1_every: int | None = _f(None, int_in(1, 10**6), "lazy R1 (Karras et al. 2020): the penalty on every K-th "
+                              "discriminator step only, weighted K x gamma (default: 16 where R1 is on by "
+                              "default, 1 with --r1)", metavar="K")
     pack: int = _f(1, int_in(1, 64), "PacGAN (Lin et al. 2018): D judges packs of M samples, all real or all "
                    "generated (1: off); unconditional models only; --batch-size must be a multiple of M",
                    metavar="M")
@@ -286,7 +293,7 @@ class TrainConfig:
                    if self.model != "infogan" and changed(n)]
         unused += [(n, f"the toy dataset {self.dataset!r} is drawn, not read from files")
                    for n in ("data_dir", "download") if toy and changed(n)]
-        if changed("r1_every") and not self.r1:
+        if self.r1_every not in (None, 1) and not self._r1_resolved():
             unused.append(("r1_every", "there is no R1 penalty to apply lazily: give --r1 GAMMA"))
         if toy and self.epochs is not None:
             unused.append(("epochs", f"the toy dataset {self.dataset!r} has no epochs; give --steps"))
@@ -367,6 +374,13 @@ class TrainConfig:
         """The value a left-out ``name`` of :data:`RUN_DEFAULTS` takes in this run (toy data: its own column)."""
         return RUN_DEFAULTS[name][self.dataset in TOY_DATASETS]
 
+    def _r1_resolved(self) -> float:
+        """R1's gamma in this run: --r1, else RUN_DEFAULTS' for the non-saturating loss without --sync-bn (R1
+        needs batch norm's second derivative, which the all-reduced batch norm has not), else 0."""
+        if self.r1 is not None:
+            return self.r1
+        return self.default_for("r1") if self.loss == "nonsaturating" and not self.sync_bn else 0.0
+
     def resolved(self) -> "TrainConfig":
         """A copy with every left-out setting filled in: :data:`RUN_DEFAULTS`, then the recipe's lr, betas, n_critic.
 
@@ -375,7 +389,10 @@ class TrainConfig:
         recipe = recipe_for(self.loss)
         betas = recipe.betas or (None, None)
         filled = {name: self.default_for(name) for name in RUN_DEFAULTS
-                  if name != "lr_scale" and getattr(self, name) is None}
+                  if name not in ("lr_scale", "r1") and getattr(self, name) is None}
+        filled["r1"] = self._r1_resolved()
+        if self.r1_every is None:
+            filled["r1_every"] = LAZY_R1_EVERY if self.r1 is None and filled["r1"] else 1
         if self.epochs is not None or self.dry_run:
             filled.pop("steps", None)
         lr = self.default_for("lr_scale") * recipe.lr if self.lr is None else self.lr
