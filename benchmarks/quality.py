@@ -15,7 +15,7 @@ table (mean +- standard error over seeds) and a plot of FD against time or steps
   benchmark's layer-by-layer mirror of tinygan's DCGAN, so PyTorch's weights load into
   tinygan's G for scoring): its ``weights_init``, BCE on D's logits with real label 1 and
   fake 0, Adam 2e-4 (0.5, 0.999), batch 64, the fake batch reused for G's step.
-* **tinygan**: in ``--mode steps`` exactly that recipe (``tinygan train --lr 2e-4 --ema 0``); in
+* **tinygan**: in ``--mode steps`` exactly that recipe (``tinygan train --lr 2e-4 --ema 0 --r1 0``); in
   ``--mode time`` the default job, ``tinygan train`` with no flags, for as long as PyTorch.
 
 PyTorch comes from the ``bench`` extra: ``pip install -e ".[bench]"``.

@@ -109,7 +109,8 @@ def test_toy_data_take_the_toy_column_of_run_defaults():
     toy = TrainConfig(model="mlp", dataset="ring8").validate().resolved()
     assert (toy.batch_size, toy.nz, toy.ema, toy.lr, toy.steps) == (256, 2, 0.999, pytest.approx(1e-3), 4000)
     assert {k: v[1] for k, v in RUN_DEFAULTS.items()} == {"batch_size": 256, "nz": 2, "ema": 0.999, "lr_scale": 5.0,
-                                                          "steps": 4000}
+                                                          "r1": 0.0, "steps": 4000}
+    assert (toy.r1, toy.r1_every) == (0.0, 1)                             # no R1 on toy data
     wgan_gp = TrainConfig(model="mlp", dataset="grid25", loss="wgan-gp").validate().resolved()
     assert (wgan_gp.lr, wgan_gp.beta1, wgan_gp.n_critic) == (pytest.approx(5e-4), 0.0, 5)   # 5x its recipe's 1e-4
 
