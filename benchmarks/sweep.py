@@ -76,8 +76,7 @@ def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str 
         if t.step in evals:
             m = evaluate_generator(t.sampler, t.config, n=n)["metrics"]
             counts = m.get("class_counts")                  # digits only
-            row = {"settings": settings, "decay": decay, **({"d_lr_factor": d_lr_factor} if d_lr_factor != 1 else {}),
-                   "step": t.step, "seconds": round(spent, 1),
+            row = {"settings": settings, "decay": decay, "d_lr_factor": d_lr_factor, "step": t.step, "seconds": round(spent, 1),
                    "frechet_distance": round(m["frechet_distance"], 2),
                    "smallest_class": min(counts) / n if counts else None,
                    "largest_class": max(counts) / n if counts else None,

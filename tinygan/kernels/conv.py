@@ -294,7 +294,8 @@ def _col2im(dcols, padded_hw, kernel_hw, stride, out_hw, scratch_slot=None):
     One strided slice-add per kernel tap ``(p, q)``; each adds a whole
     (N, Ho, Wo, C) block, so there is no loop over pixels.
     Returns ``x_pad`` (N, Hp, Wp, C): a new array, or a temporary in
-    ``scratch_slot`` when given.
+    ``scratch_slot`` when given, or, when the one window is the whole
+    image, a view of ``dcols`` itself.
     """
     xp = get_array_module(dcols)
     if xp is not numpy:  # CuPy: gather kernel, one thread per x_pad element, no atomics (kernels/cuda)
@@ -305,6 +306,10 @@ def _col2im(dcols, padded_hw, kernel_hw, stride, out_hw, scratch_slot=None):
     Ho, Wo = out_hw
     N = dcols.shape[0] // (Ho * Wo)
     C = dcols.shape[1] // (kh * kw)
+    if (Ho, Wo) == (1, 1) and (Hp, Wp) == (kh, kw):
+        # One window that is the whole padded image (a DCGAN's first transposed conv, 1x1 -> 7x7 or 4x4, and
+        # the gradient of D's logit layer): its row already is the image, nothing overlaps, nothing to add.
+        return dcols.reshape(N, Hp, Wp, C)                             # (N, Hp, Wp, C), a view of dcols
     d = dcols.reshape(N, Ho, Wo, kh, kw, C)
     if scratch_slot is None:
         x_pad = xp.zeros((N, Hp, Wp, C), dtype=dcols.dtype)            # (N, Hp, Wp, C)
@@ -420,12 +425,7 @@ def _grad_input_col2im(gy, w, input_hw, stride, padding):
     H, W = input_hw
     ph, pw = padding
     dcols = _pixel_rows(gy, "gy") @ _weight_rows(w)                    # (N*Ho*Wo, kh*kw*C)
-    if (Ho, Wo) == (1, 1) and (H + 2 * ph, W + 2 * pw) == (kh, kw):
-        # One window that is the whole padded image (a DCGAN's first transposed conv, 1x1 -> 7x7 or 4x4, and
-        # the gradient of D's logit layer): its row already is the image, nothing overlaps, nothing to add.
-        gx_pad = dcols.reshape(N, kh, kw, C)                           # (N, Hp, Wp, C)
-    else:
-        gx_pad = _col2im(dcols, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, (Ho, Wo))
+    gx_pad = _col2im(dcols, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, (Ho, Wo))
     return gx_pad[:, ph:ph + H, pw:pw + W, :]                          # (N, H, W, C)
 
 
