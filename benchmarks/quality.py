@@ -3,6 +3,7 @@
     python benchmarks/quality.py --mode steps --seeds 0 1 2 --steps 2000      (b) same steps, same networks, no EMA
     python benchmarks/quality.py --mode time --seeds 0 1 2 --seconds 540      (a) same wall-clock, each its own recipe
     python benchmarks/quality.py --quick                                      a smoke test (CI)
+    python benchmarks/quality.py --render benchmarks/results/quality-time.json   the table and plot again, no training
 
 Each run trains in its own process (one framework per process: neither's worker threads
 slow the other) and saves snapshots of G's weights with the step and the training seconds
@@ -171,6 +172,9 @@ def run(args) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(args.threads),
            "OPENBLAS_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
     started = time.time()
+    meta = {"command": "python benchmarks/quality.py " + " ".join(sys.argv[1:]),
+            "taken": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "commit": git_commit(),
+            "samples": N_SAMPLES}
     runs, cmds = [], []
     for seed in args.seeds:
         for fw in args.frameworks:
@@ -198,48 +202,79 @@ def run(args) -> int:
                          **scorer.score(state, seed), "config": config})
             print(json.dumps({k: v for k, v in rows[-1].items() if k != "config"}), file=sys.stderr, flush=True)
     wall = time.time() - started
-    _report(args, rows, wall)
+    _report(args, rows, wall, meta)
     return 0
 
 
-def _report(args, rows: list[dict], wall: float) -> None:
+def _recipe(fw: str, config: dict) -> str:
+    """The table's recipe cell: PyTorch's names itself; tinygan's is read off its run config."""
+    if config.get("recipe"):
+        return config["recipe"]
+    text = f"tinygan train: lr {config.get('lr'):g}, ema {config.get('ema'):g}"
+    if config.get("r1"):
+        every = config.get("r1_every") or 1
+        text += f", R1 gamma {config['r1']:g}" + (f" every {every} D steps" if every > 1 else "")
+    return text
+
+
+def _report(args, rows: list[dict], wall: float, meta: dict) -> None:
     out = Path(args.markdown)
     out.parent.mkdir(parents=True, exist_ok=True)
     last = {}
     for r in rows:                                   # the last snapshot of each (framework, seed)
         last[(r["framework"], r["seed"])] = r
     lines = [f"# Training quality: tinygan vs PyTorch ({'same steps' if args.mode == 'steps' else 'same wall-clock'})",
-             "", f"Command: `python benchmarks/quality.py {' '.join(sys.argv[1:])}`", "",
-             f"Taken {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(time.time() - wall))} at tinygan commit "
-             f"{git_commit()}.", "",
+             "", f"Command: `{meta['command']}`", "",
+             f"Taken {meta['taken']} at tinygan commit {meta['commit']}.", "",
              f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {args.threads} threads "
              f"per run, {args.jobs} run(s) at a time; "
              f"Python {platform.python_version()}, NumPy {np.__version__}, PyTorch {_torch_version()}; "
              f"wall time {wall / 60:.1f} min.", "",
              "Scores: tinygan's digit-classifier Frechet distance (not Inception FID; real-vs-real floor about 4) "
-             f"from {N_SAMPLES} samples, and the smallest and largest class share (fair: 10%). "
-             "Mean +- standard error over seeds.", "",
+             f"from {meta['samples']} samples, and the smallest and largest class share (fair: 10%). "
+             "Mean +- standard error over seeds; the class columns are the extremes over the seeds' last snapshots.",
+             "",
              "| framework | recipe | seeds | steps | training seconds | FD | smallest class | largest class |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for fw in args.frameworks:
         rs = [r for (f, _), r in last.items() if f == fw]
         if not rs:
             continue
-        recipe = rs[0]["config"].get("recipe") or ("tinygan train, ema " + str(rs[0]["config"].get("ema")))
-        lines.append(f"| {fw} | {recipe} | {len(rs)} | {_mean_se([r['step'] for r in rs])} | "
+        lines.append(f"| {fw} | {_recipe(fw, rs[0]['config'])} | {len(rs)} | {_mean_se([r['step'] for r in rs])} | "
                      f"{_mean_se([r['seconds'] for r in rs])} | {_mean_se([r['fd'] for r in rs])} | "
-                     f"{100 * np.mean([r['class_min'] for r in rs]):.1f}% | "
-                     f"{100 * np.mean([r['class_max'] for r in rs]):.1f}% |")
+                     f"{100 * min(r['class_min'] for r in rs):.1f}% | "
+                     f"{100 * max(r['class_max'] for r in rs):.1f}% |")
     lines += ["", "Every snapshot (FD against " + ("steps" if args.mode == "steps" else "training seconds") + "):", "",
-              "| framework | seed | step | seconds | FD |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['framework']} | {r['seed']} | {r['step']} | {r['seconds']:.0f} | {r['fd']:.1f} |" for r in rows]
+              "| framework | seed | step | seconds | FD | smallest class | largest class |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['framework']} | {r['seed']} | {r['step']} | {r['seconds']:.0f} | {r['fd']:.1f} | "
+              f"{100 * r['class_min']:.1f}% | {100 * r['class_max']:.1f}% |" for r in rows]
     plot = out.with_suffix(".png")
     _plot(rows, plot, "step" if args.mode == "steps" else "seconds")
     lines += ["", f"![FD against {'steps' if args.mode == 'steps' else 'time'}]({plot.name})", ""]
     out.write_text("\n".join(lines))
-    (out.with_suffix(".json")).write_text(json.dumps({"args": vars(args), "wall_s": wall, "rows": rows}, indent=1,
-                                                     default=str))
+    (out.with_suffix(".json")).write_text(json.dumps({"args": vars(args), "wall_s": wall, **meta, "rows": rows},
+                                                     indent=1, default=str))
     print(f"wrote {out}, {plot}", file=sys.stderr)
+
+
+def render(path: str, markdown: str | None, p: argparse.ArgumentParser) -> int:
+    """``--render``: the markdown table and the plot again from a results .json that this script wrote."""
+    try:
+        saved = json.loads(Path(path).read_text())
+        args = argparse.Namespace(**saved["args"])
+        missing = [k for k in ("command", "taken", "commit", "samples") if k not in saved]
+        if missing:
+            p.error(f"--render {path}: has no {', '.join(missing)} (written by an older quality.py)")
+        meta = {k: saved[k] for k in ("command", "taken", "commit", "samples")}
+        rows, wall = saved["rows"], float(saved["wall_s"])
+    except OSError as e:
+        p.error(f"--render {path}: {e.strerror or e}")
+    except (ValueError, KeyError, TypeError) as e:
+        p.error(f"--render {path}: not a results file of this script ({type(e).__name__}: {e})")
+    args.markdown = markdown or str(ROOT / "benchmarks" / "results" / f"quality-{args.mode}.md")
+    _report(args, rows, wall, meta)
+    return 0
 
 
 def _torch_version() -> str:
@@ -283,7 +318,11 @@ def main(argv=None) -> int:
     p.add_argument("--snapshots", default=None, help="worker: output file")
     p.add_argument("--markdown", default=None, help="results file (default benchmarks/results/quality-<mode>.md)")
     p.add_argument("--quick", action="store_true", help="a smoke test: 1 seed, 4 steps, tiny scoring")
+    p.add_argument("--render", metavar="JSON", default=None,
+                   help="write the table and plot again from a results .json (no training, no scoring)")
     args = p.parse_args(argv)
+    if args.render:
+        return render(args.render, args.markdown, p)
     if args.role == "worker":
         (worker_tinygan if args.framework == "tinygan" else worker_torch)(args)
         return 0

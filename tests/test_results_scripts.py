@@ -71,8 +71,34 @@ def test_quality_quick(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     text = md.read_text()
     assert "| tinygan |" in text and "| torch |" in text
-    rows = json.loads(md.with_suffix(".json").read_text())["rows"]
+    saved = json.loads(md.with_suffix(".json").read_text())
+    rows = saved["rows"]
     assert {(r["framework"], r["step"]) for r in rows} == {("tinygan", 2), ("tinygan", 4), ("torch", 2), ("torch", 4)}
+    assert "| tinygan | tinygan train: lr 0.0002, ema 0 |" in text          # --mode steps: the plain recipe, from its config
+    assert saved["command"].endswith("--quick --threads 1 --work " + str(tmp_path / "w") + " --markdown " + str(md))
+    # --render: the same table again from the .json, with no training (no snapshot folder needed)
+    again = tmp_path / "again.md"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--render", str(md.with_suffix(".json")),
+                        "--markdown", str(again)], capture_output=True, text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert again.read_text() == text.replace("q.png", "again.png") and again.with_suffix(".png").is_file()
+    for bad, named in ((tmp_path / "missing.json", "No such file"), (md, "not a results file")):
+        r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "quality.py"), "--render", str(bad)],
+                           capture_output=True, text=True, env=ENV, timeout=60)
+        assert r.returncode == 2 and named in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.stderr
+
+
+def test_quality_recipe_cell_names_lr_ema_and_r1():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import quality
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert quality._recipe("tinygan", {"lr": 0.0016, "ema": 0.999, "r1": 1.0, "r1_every": 16}) == \
+        "tinygan train: lr 0.0016, ema 0.999, R1 gamma 1 every 16 D steps"
+    assert quality._recipe("tinygan", {"lr": 2e-4, "ema": 0.0, "r1": 10.0, "r1_every": 1}) == \
+        "tinygan train: lr 0.0002, ema 0, R1 gamma 10"
+    assert quality._recipe("torch", {"recipe": "pytorch examples/dcgan"}) == "pytorch examples/dcgan"
 
 
 def test_memory_script(tmp_path):
