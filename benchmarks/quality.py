@@ -206,7 +206,7 @@ def run(args) -> int:
     return 0
 
 
-def _recipe(fw: str, config: dict) -> str:
+def _recipe(config: dict) -> str:
     """The table's recipe cell: PyTorch's names itself; tinygan's is read off its run config."""
     if config.get("recipe"):
         return config["recipe"]
@@ -240,7 +240,7 @@ def _report(args, rows: list[dict], wall: float, meta: dict) -> None:
         rs = [r for (f, _), r in last.items() if f == fw]
         if not rs:
             continue
-        lines.append(f"| {fw} | {_recipe(fw, rs[0]['config'])} | {len(rs)} | {_mean_se([r['step'] for r in rs])} | "
+        lines.append(f"| {fw} | {_recipe(rs[0]['config'])} | {len(rs)} | {_mean_se([r['step'] for r in rs])} | "
                      f"{_mean_se([r['seconds'] for r in rs])} | {_mean_se([r['fd'] for r in rs])} | "
                      f"{100 * min(r['class_min'] for r in rs):.1f}% | "
                      f"{100 * max(r['class_max'] for r in rs):.1f}% |")

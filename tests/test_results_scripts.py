@@ -94,11 +94,11 @@ def test_quality_recipe_cell_names_lr_ema_and_r1():
         import quality
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    assert quality._recipe("tinygan", {"lr": 0.0016, "ema": 0.999, "r1": 1.0, "r1_every": 16}) == \
+    assert quality._recipe({"lr": 0.0016, "ema": 0.999, "r1": 1.0, "r1_every": 16}) == \
         "tinygan train: lr 0.0016, ema 0.999, R1 gamma 1 every 16 D steps"
-    assert quality._recipe("tinygan", {"lr": 2e-4, "ema": 0.0, "r1": 10.0, "r1_every": 1}) == \
+    assert quality._recipe({"lr": 2e-4, "ema": 0.0, "r1": 10.0, "r1_every": 1}) == \
         "tinygan train: lr 0.0002, ema 0, R1 gamma 10"
-    assert quality._recipe("torch", {"recipe": "pytorch examples/dcgan"}) == "pytorch examples/dcgan"
+    assert quality._recipe({"recipe": "pytorch examples/dcgan"}) == "pytorch examples/dcgan"
 
 
 def test_memory_script(tmp_path):
