@@ -35,11 +35,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tinygan  # noqa: E402  (sets OpenBLAS's thread timeout before NumPy's BLAS starts work)
+import tinygan  # noqa: E402  (before NumPy: it sets OpenBLAS's thread timeout, docs/benchmarks.md)
+
+import numpy as np  # noqa: E402
+
 from tinygan.kernels import conv as _conv  # noqa: E402
 
 # The conv module's layout helpers: each moves data and does no arithmetic.
