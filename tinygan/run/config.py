@@ -50,8 +50,8 @@ LEGACY_DEFAULT_STEPS = 2000   # runs written before 2026-11-30 recorded no budge
 # 19.2 instead of 23.8 at 3,000 (seed 1), at no measurable cost per step.  Toy data: the DCGAN recipe leaves
 # the MLP GAN on ring8 with 0/8 modes within 3 std; these settings reach 8/8 modes with >= 90% high-quality
 # samples (PacGAN's protocol) in 4,000 steps, about a minute of CPU: docs/theory.md, section 12.  lr_scale
-# multiplies the loss's recipe lr (RECIPES); explicit flags always win (the paper's plain recipe: tinygan train --lr 2e-4 --ema 0 --r1 0);
-# config.json records the values used.
+# multiplies the loss's recipe lr (RECIPES); explicit flags always win (the paper's plain recipe:
+# tinygan train --lr 2e-4 --ema 0 --r1 0); config.json records the values used.
 #                    name          images    toy data
 RUN_DEFAULTS = {"batch_size": (64, 256),
                 "nz": (100, 2),
