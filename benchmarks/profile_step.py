@@ -176,6 +176,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=32, help="timed iterations (the trainer's lazy R1: use a multiple of 16)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="element-wise threads (default: tinygan's)")
+    p.add_argument("--min-parallel-kib", type=int, default=None, metavar="KIB",
+                   help="element-wise work on less input than this runs on one thread (default: tinygan's "
+                        "MIN_PARALLEL_BYTES)")
     p.add_argument("--trainer", action="store_true", help="profile `tinygan train`'s step (28 px, its defaults)")
     p.add_argument("--gemm-rate", type=float, default=None, help="GFLOP/s for the floor (default: measured)")
     p.add_argument("--markdown", default=None, help="also write the table here")
@@ -197,8 +200,21 @@ def main(argv=None) -> int:
         if args.threads < 1:
             p.error(f"--threads must be >= 1, got {args.threads}")
         _threads.set_num_threads(args.threads)
+    if args.min_parallel_kib is not None and args.min_parallel_kib < 1:
+        p.error(f"--min-parallel-kib must be >= 1, got {args.min_parallel_kib}")
+    threshold = _threads.MIN_PARALLEL_BYTES
+    if args.min_parallel_kib is not None:
+        _threads.MIN_PARALLEL_BYTES = args.min_parallel_kib << 10
+    try:
+        return _profile(args, argv, _threads)
+    finally:
+        _threads.MIN_PARALLEL_BYTES = threshold                       # as it was (a caller in this process)
 
+
+def _profile(args, argv, _threads) -> int:
+    """Warm up, time ``args.steps`` iterations under the profiler, print (and write) the report."""
     step, gflop, label = make_step(args)
+    label += f" (element-wise work threaded from {_threads.MIN_PARALLEL_BYTES >> 10} KiB of input)"
     rate = args.gemm_rate or measure_gemm_rate()
     for i in range(args.warmup):
         step(i)

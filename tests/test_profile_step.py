@@ -51,10 +51,14 @@ def test_self_time_takes_nested_timers_out(profile_step, monkeypatch):
 def test_dcgan_iteration_profile_counts_every_conv_kernel_and_restores_them(profile_step, tmp_path, capsys):
     originals = {name: getattr(conv, name) for name in profile_step.CONV_KERNELS + profile_step.COPY_HELPERS}
     md = tmp_path / "profile.md"
+    from tinygan.kernels import threads
+    threshold = threads.MIN_PARALLEL_BYTES
     assert profile_step.main(["--batch", "4", "--steps", "2", "--warmup", "1", "--gemm-rate", "190",
-                              "--threads", "1", "--markdown", str(md)]) == 0
+                              "--threads", "1", "--min-parallel-kib", "512", "--markdown", str(md)]) == 0
     text = capsys.readouterr().out
     assert md.read_text() == text
+    assert "(element-wise work threaded from 512 KiB of input), 1 thread(s)" in text
+    assert threads.MIN_PARALLEL_BYTES == threshold                     # restored
     assert all(getattr(conv, name) is fn for name, fn in originals.items())
     rows = {}
     for line in text.splitlines():
@@ -82,6 +86,7 @@ def run_script(*args):
                                          (["--trainer", "--size", "64"], "--trainer"),
                                          (["--gemm-rate", "-1"], "--gemm-rate must be > 0"),
                                          (["--threads", "0", "--gemm-rate", "1"], "--threads must be >= 1"),
+                                         (["--min-parallel-kib", "0"], "--min-parallel-kib must be >= 1"),
                                          (["--batch", "2", "--steps", "1", "--warmup", "0", "--gemm-rate", "1",
                                            "--markdown", "/nonexistent/dir/p.md"], "--markdown /nonexistent/dir/p.md")])
 def test_bad_input_is_one_line(args, named):
