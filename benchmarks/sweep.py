@@ -4,6 +4,7 @@
     python benchmarks/sweep.py lr=0.0016 ngf=128 seed=1 --steps 3000 --evals 1000 2000 3000
     python benchmarks/sweep.py lr=0.0004 --decay linear                   # lr falling linearly to 0
     python benchmarks/sweep.py --d-lr-factor 2                            # D's lr twice G's (TTUR)
+    python benchmarks/sweep.py --steps 4500 --evals 4500 --ema-warmups 10 40   # averages beside the run's own
     python benchmarks/sweep.py --steps 4 --evals 4 --n 200                # a smoke test (CI)
 
 Every ``key=value`` is a :class:`tinygan.run.TrainConfig` field (the defaults of ``tinygan
@@ -11,7 +12,8 @@ train`` for the rest); the run trains with :class:`tinygan.run.Trainer`, as ``ti
 does, and at each ``--evals`` step scores the sampler (the EMA of G when there is one) with
 ``tinygan eval``'s metrics from ``--n`` samples.  Prints one JSON line per evaluation (and
 appends it to ``--jsonl`` when given): the step, training seconds, the Frechet distance, the
-smallest and largest class share, precision and recall.  The table of runs behind the defaults
+smallest and largest class share, precision and recall (and, with ``--ema-warmups``, which
+average was scored).  The table of runs behind the defaults
 is ``benchmarks/results/default-run-sweep.md``.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sys
 import time
 
 from tinygan.data import TOY_DATASETS
+from tinygan.gan.ema import ema_copy, ema_update_
 from tinygan.metrics.evaluate import evaluate_generator
 from tinygan.run import ConfigError, TrainConfig, Trainer
 
@@ -53,14 +56,20 @@ def lr_factor(step: int, steps: int, decay: str) -> float:
 
 
 def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str = "none", log=print,
-        d_lr_factor: float = 1.0) -> list[dict]:
+        d_lr_factor: float = 1.0, ema_warmups: tuple[int, ...] = ()) -> list[dict]:
     """Train ``settings`` for ``steps`` generator updates; the metrics at each step in ``evals``.
 
     ``d_lr_factor`` multiplies D's learning rate (two time-scales, Heusel et al. 2017), which
-    ``tinygan train`` sets for both networks alike.
+    ``tinygan train`` sets for both networks alike.  ``ema_warmups``: more averages of G, with
+    the run's ``--ema`` beta and these warm-ups c, kept beside the run's own and scored at the
+    same steps from the same noise (one training compares several averages: the average never
+    feeds back into training).
     """
     cfg = TrainConfig(**{"steps": steps, "out": "runs/sweep-unused", "progress": False, **settings})
     t = Trainer(cfg)
+    if ema_warmups and not t.config.ema:
+        raise ConfigError("--ema-warmups: the run has no average of G (ema=0) to compare with")
+    extra = {c: ema_copy(t.G) for c in ema_warmups if c != t.config.ema_warmup}   # c -> average
     opts = (t.opt_d, t.opt_g)
     base = [[g["lr"] * (d_lr_factor if o is t.opt_d else 1.0) for g in o.param_groups] for o in opts]
     rows, spent = [], 0.0
@@ -71,16 +80,22 @@ def run(settings: dict, steps: int, evals: list[int], n: int = 2500, decay: str 
             for g, lr0 in zip(o.param_groups, lrs):
                 g["lr"] = lr0 * f
         t.train_step()
+        for c, avg in extra.items():                        # as the trainer's own, after the same G update
+            ema_update_(avg, t.G, t.config.ema, t.step, c)
         t.step += 1
         spent += time.perf_counter() - start
-        if t.step in evals:
-            m = evaluate_generator(t.sampler, t.config, n=n)["metrics"]
+        if t.step not in evals:
+            continue
+        for warmup, sampler in [(t.config.ema_warmup, t.sampler), *extra.items()]:
+            m = evaluate_generator(sampler, t.config, n=n)["metrics"]
             counts = m.get("class_counts")                  # digits only
             row = {"settings": settings, "decay": decay, "d_lr_factor": d_lr_factor, "step": t.step, "seconds": round(spent, 1),
                    "frechet_distance": round(m["frechet_distance"], 2),
                    "smallest_class": min(counts) / n if counts else None,
                    "largest_class": max(counts) / n if counts else None,
                    "precision": m["precision"], "recall": m["recall"]}
+            if extra:
+                row["ema_warmup"] = warmup
             rows.append(row)
             log(json.dumps(row))
     return rows
@@ -96,10 +111,14 @@ def main(argv=None) -> int:
     p.add_argument("--decay", choices=("none", "linear"), default="none", help="lr schedule over the run")
     p.add_argument("--d-lr-factor", type=float, default=1.0, metavar="F",
                    help="D's learning rate is F times G's (default 1: the same, as tinygan train)")
+    p.add_argument("--ema-warmups", type=int, nargs="+", default=(), metavar="C",
+                   help="also keep averages of G with these --ema-warmup values and score each at every step")
     p.add_argument("--jsonl", default=None, help="append each evaluation's JSON line to this file")
     args = p.parse_args(argv)
     if not args.d_lr_factor > 0:
         p.error(f"--d-lr-factor must be > 0, got {args.d_lr_factor}")
+    if any(c < 2 for c in args.ema_warmups):
+        p.error(f"--ema-warmups: each warm-up must be an integer >= 2, got {args.ema_warmups}")
     if args.steps < 1 or args.n < 2:
         p.error(f"--steps must be at least 1 and --n at least 2, got {args.steps} and {args.n}")
     evals = sorted(set(args.evals or [max(1, args.steps // 2), args.steps]))
@@ -128,7 +147,8 @@ def main(argv=None) -> int:
             sink.flush()
 
     try:
-        run(settings, args.steps, evals, n=args.n, decay=args.decay, log=log, d_lr_factor=args.d_lr_factor)
+        run(settings, args.steps, evals, n=args.n, decay=args.decay, log=log, d_lr_factor=args.d_lr_factor,
+            ema_warmups=tuple(args.ema_warmups))
     except ConfigError as e:
         p.error(str(e))
     finally:

@@ -94,8 +94,10 @@ def test_quality_recipe_cell_names_lr_ema_and_r1():
         import quality
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    assert quality._recipe({"lr": 0.0016, "ema": 0.999, "r1": 1.0, "r1_every": 16}) == \
-        "tinygan train: lr 0.0016, ema 0.999, R1 gamma 1 every 16 D steps"
+    assert quality._recipe({"lr": 0.0016, "ema": 0.999, "ema_warmup": 20, "r1": 1.0, "r1_every": 16}) == \
+        "tinygan train: lr 0.0016, ema 0.999 (warm-up 20), R1 gamma 1 every 16 D steps"
+    assert quality._recipe({"lr": 0.0016, "ema": 0.999, "r1": 0.0}) == \
+        "tinygan train: lr 0.0016, ema 0.999 (warm-up 10)"          # a run from before --ema-warmup
     assert quality._recipe({"lr": 2e-4, "ema": 0.0, "r1": 10.0, "r1_every": 1}) == \
         "tinygan train: lr 0.0002, ema 0, R1 gamma 10"
     assert quality._recipe({"recipe": "pytorch examples/dcgan"}) == "pytorch examples/dcgan"
@@ -132,10 +134,22 @@ def test_sweep_scores_a_setting_at_each_eval_step(tmp_path):
                for row in rows)
 
 
+def test_sweep_scores_more_averages_beside_the_runs_own():
+    """--ema-warmups 10: the run's own average (warm-up 20) and one with warm-up 10, from the same training."""
+    r = sweep("ngf=8", "ndf=8", "--steps", "3", "--evals", "3", "--n", "200", "--ema-warmups", "10", "20")
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
+    assert [(row["step"], row["ema_warmup"]) for row in rows] == [(3, 20), (3, 10)]
+    assert rows[0]["frechet_distance"] != rows[1]["frechet_distance"]        # two different averages
+
+
 @pytest.mark.parametrize("args, named", [(["ngff=8"], "unknown setting 'ngff'"), (["lr=-1"], "--lr"),
                                          (["lr"], "key=value"), (["--steps", "4", "--evals", "5"], "--evals"),
                                          (["--jsonl", "/nonexistent/dir/x.jsonl"], "--jsonl: cannot write"),
-                                         (["dataset=ring8", "model=mlp"], "toy_tables.py")])
+                                         (["dataset=ring8", "model=mlp"], "toy_tables.py"),
+                                         (["--ema-warmups", "1"], "--ema-warmups"),
+                                         (["ema=0", "--steps", "1", "--ema-warmups", "10"],
+                                          "--ema-warmups: the run has no average")])
 def test_sweep_refuses_a_bad_setting_in_one_line(args, named):
     r = sweep(*args)
     assert r.returncode == 2 and named in r.stderr and "Traceback" not in r.stderr

@@ -107,9 +107,10 @@ def test_a_trial_measures_what_its_generator_draws(tables, monkeypatch):
 def test_toy_data_take_the_toy_column_of_run_defaults():
     from tinygan.run.config import DEFAULT_STEPS, RUN_DEFAULTS, TrainConfig
     toy = TrainConfig(model="mlp", dataset="ring8").validate().resolved()
-    assert (toy.batch_size, toy.nz, toy.ema, toy.lr, toy.steps) == (256, 2, 0.999, pytest.approx(1e-3), 4000)
-    assert {k: v[1] for k, v in RUN_DEFAULTS.items()} == {"batch_size": 256, "nz": 2, "ema": 0.999, "lr_scale": 5.0,
-                                                          "r1": 0.0, "steps": 4000}
+    assert (toy.batch_size, toy.nz, toy.ema, toy.ema_warmup, toy.lr, toy.steps) == \
+        (256, 2, 0.999, 10, pytest.approx(1e-3), 4000)
+    assert {k: v[1] for k, v in RUN_DEFAULTS.items()} == {"batch_size": 256, "nz": 2, "ema": 0.999, "ema_warmup": 10,
+                                                          "lr_scale": 5.0, "r1": 0.0, "steps": 4000}
     assert (toy.r1, toy.r1_every) == (0.0, 1)                             # no R1 on toy data
     wgan_gp = TrainConfig(model="mlp", dataset="grid25", loss="wgan-gp").validate().resolved()
     assert (wgan_gp.lr, wgan_gp.beta1, wgan_gp.n_critic) == (pytest.approx(5e-4), 0.0, 5)   # 5x its recipe's 1e-4
@@ -119,7 +120,8 @@ def test_the_image_default_is_the_dcgan_recipe_at_8x_its_lr_with_an_average_of_g
     from tinygan.gan.recipes import RECIPES
     from tinygan.run.config import DEFAULT_STEPS, TrainConfig
     images = TrainConfig().validate().resolved()                          # `tinygan train`, no flags
-    assert (images.batch_size, images.nz, images.ema, images.lr, images.steps) == (64, 100, 0.999, 1.6e-3, 4500)
+    assert (images.batch_size, images.nz, images.ema, images.ema_warmup, images.lr, images.steps) == \
+        (64, 100, 0.999, 20, 1.6e-3, 4500)
     assert (images.beta1, images.beta2, images.n_critic, images.r1, images.r1_every) == (0.5, 0.999, 1, 1.0, 16)
     assert DEFAULT_STEPS == 4500
     for loss in ("wgan", "wgan-gp", "hinge"):                             # every loss: 8x its own recipe's lr

@@ -315,13 +315,15 @@ def test_a_new_run_never_replaces_an_old_one_unasked(tmp_path):
 
 
 def test_ema_averages_the_generator_and_samples_come_from_the_average(tmp_path):
-    """theta_ema <- b_t theta_ema + (1 - b_t) theta after each G update, b_t = min(beta, (1 + t) / (10 + t))."""
+    """theta_ema <- b_t theta_ema + (1 - b_t) theta after each G update, b_t = min(beta, (1 + t) / (c + t)),
+    c = --ema-warmup (20 by default on images)."""
     from tinygan.gan.ema import ema_decay
     t = Trainer(small(tmp_path, ema=0.5))
+    assert t.config.ema_warmup == 20
     expected = {k: v.copy() for k, v in t.G_ema.state_dict().items()}
     for step in range(3):
         t.train_step()
-        b = ema_decay(0.5, step)
+        b = ema_decay(0.5, step, 20)
         for k, v in t.G.state_dict().items():
             if v.dtype.kind == "f":
                 expected[k] = b * expected[k] + (1 - b) * v
@@ -331,7 +333,8 @@ def test_ema_averages_the_generator_and_samples_come_from_the_average(tmp_path):
     for k, v in t.G_ema.state_dict().items():
         np.testing.assert_allclose(v, expected[k], rtol=1e-6, atol=1e-7, err_msg=k)
     assert not np.allclose(t.G_ema.state_dict()["main.0.weight"], t.G.state_dict()["main.0.weight"])
-    assert ema_decay(0.999, 0) == pytest.approx(0.1) and ema_decay(0.999, 10**6) == 0.999
+    assert ema_decay(0.999, 0) == pytest.approx(0.1) and ema_decay(0.999, 10**6) == 0.999   # TensorFlow's c = 10
+    assert ema_decay(0.999, 0, 20) == pytest.approx(0.05) and ema_decay(0.999, 8989) < 0.999 == ema_decay(0.999, 8990)
     assert t.sampler is t.G_ema
     t.save(tmp_path / "ck.npz")
     from tinygan.run import load_generator
@@ -351,6 +354,28 @@ def test_a_run_records_its_budget_and_an_older_run_without_one_keeps_its_2000_st
     assert _apply_changes(old, {}, str(tmp_path / "old")).steps == LEGACY_DEFAULT_STEPS == 2000
     assert _apply_changes(old, {"steps": 50}, str(tmp_path / "old")).steps == 50
     assert _apply_changes(old, {"epochs": 1.0}, str(tmp_path / "old")).steps is None
+
+
+def test_ema_warmup_defaults_refusals_and_an_older_run_keeps_tensorflows(tmp_path):
+    """--ema-warmup C: 20 on images, 10 on toy data, recorded in config.json; refused without an average; a run
+    written before the flag existed (no ema_warmup in its config) resumes with the c = 10 it was started with."""
+    from tinygan.run import ConfigError
+    from tinygan.run.loop import _apply_changes
+    assert TrainConfig().validate().resolved().ema_warmup == 20
+    assert TrainConfig(model="mlp", dataset="ring8").validate().resolved().ema_warmup == 10
+    assert TrainConfig(ema_warmup=5).validate().resolved().ema_warmup == 5
+    assert TrainConfig(ema=0.0).validate().resolved().ema_warmup is None          # no average, no warm-up
+    with pytest.raises(ConfigError, match="--ema-warmup: would be ignored: there is no average"):
+        TrainConfig(ema=0.0, ema_warmup=20).validate()
+    for bad in (1, 0, 2.5, "x"):
+        with pytest.raises(ConfigError, match="--ema-warmup"):
+            TrainConfig(ema_warmup=bad).validate()
+    old = TrainConfig(out=str(tmp_path / "old"), ema=0.999, steps=10).validate()    # an older config.json
+    assert _apply_changes(old, {}, str(tmp_path / "old")).ema_warmup == 10
+    new = TrainConfig(out=str(tmp_path / "new")).validate().resolved()
+    assert _apply_changes(new, {}, str(tmp_path / "new")).ema_warmup == 20
+    off = TrainConfig(out=str(tmp_path / "off"), ema=0.0).validate().resolved()
+    assert _apply_changes(off, {}, str(tmp_path / "off")).ema_warmup is None
 
 
 def test_lazy_r1_applies_k_times_gamma_on_every_kth_discriminator_step(tmp_path):

@@ -69,8 +69,8 @@ def _add_train(sub, common) -> None:
                                    f"28x28 for {DEFAULT_STEPS} steps on the CPU, writing to "
                                    f"{TrainConfig().out}/. Flags left out take the loss's paper recipe "
                                    "(tinygan/gan/recipes.py) at 8 times its learning rate, with an average of G's "
-                                   "weights (--ema 0.999) and, for the non-saturating loss, a lazy R1 penalty "
-                                   "(--r1 1 on every 16th D step); toy data have their own defaults "
+                                   "weights (--ema 0.999 --ema-warmup 20) and, for the non-saturating loss, a "
+                                   "lazy R1 penalty (--r1 1 on every 16th D step); toy data have their own defaults "
                                    "(docs/training.md).")
     budget = p.add_mutually_exclusive_group()
     for name, f in FIELDS.items():

@@ -17,9 +17,10 @@ Each field's ``role``:
 
 ``None`` for ``beta1``, ``beta2`` and ``n_critic`` means "the loss's recipe"
 (:data:`tinygan.gan.recipes.RECIPES`); for ``lr`` the recipe's lr times
-``lr_scale``, and for ``batch_size``, ``nz``, ``ema`` and ``steps`` the value
-of :data:`RUN_DEFAULTS`, which has a column for images and one for the toy
-datasets;
+``lr_scale``, and for ``batch_size``, ``nz``, ``ema``, ``ema_warmup`` and
+``steps`` the value of :data:`RUN_DEFAULTS`, which has a column for images
+and one for the toy datasets (``ema_warmup`` stays None in a run without an
+average);
 :meth:`TrainConfig.resolved` fills them in, and that resolved config is what
 ``config.json`` records.
 """
@@ -32,6 +33,7 @@ from typing import Any, Callable
 
 from tinygan.data import DATASET_NAMES, TOY_DATASETS
 from tinygan.gan.dcgan import stages
+from tinygan.gan.ema import TF_WARMUP
 from tinygan.gan.losses import LOSS_PRESETS, LOSSES
 from tinygan.gan.augment import parse_policy
 from tinygan.gan.models import CLASS_MODELS, MODELS
@@ -45,17 +47,19 @@ LEGACY_DEFAULT_STEPS = 2000   # runs written before 2026-11-30 recorded no budge
 # Where a flag is left out (None), a run takes these values; on the toy datasets the second column.
 # Images: the DCGAN recipe at 8x its lr (1.6e-3) with an average of G's weights; at 2,000 steps this reaches
 # classifier FD 31.5 where 2x reaches 46.6 and the paper's plain recipe 59-68, at the same cost per step
-# (benchmarks/results/default-run-sweep.md).  With the non-saturating loss, also a lazy R1 penalty (gamma 1
-# on every 16th D step, LAZY_R1_EVERY): 27.4 and 25.4 instead of 31.5 and 28.3 at 2,000 steps (seeds 0, 1),
-# 19.2 instead of 23.8 at 3,000 (seed 1), at no measurable cost per step.  Toy data: the DCGAN recipe leaves
-# the MLP GAN on ring8 with 0/8 modes within 3 std; these settings reach 8/8 modes with >= 90% high-quality
-# samples (PacGAN's protocol) in 4,000 steps, about a minute of CPU: docs/theory.md, section 12.  lr_scale
-# multiplies the loss's recipe lr (RECIPES); explicit flags always win (the paper's plain recipe:
-# tinygan train --lr 2e-4 --ema 0 --r1 0); config.json records the values used.
+# (benchmarks/results/default-run-sweep.md).  With the non-saturating loss, also a lazy R1 penalty (gamma 1 on
+# every 16th D step, LAZY_R1_EVERY): 27.4 and 25.4 instead of 31.5 and 28.3 at 2,000 steps (seeds 0, 1), 19.2
+# instead of 23.8 at 3,000 (seed 1), at no measurable cost per step; and an average that lags a twentieth of the
+# run behind G, not a tenth (ema_warmup 20): 14.24 / 13.90 / 13.26 instead of 15.00 / 14.31 / 13.55 at 4,500 steps
+# (seeds 0-2).  Toy data: the DCGAN recipe leaves the MLP GAN on ring8 with 0/8 modes within 3 std; these settings
+# reach 8/8 modes with >= 90% high-quality samples (PacGAN's protocol) in 4,000 steps, about a minute of CPU:
+# docs/theory.md, section 12.  lr_scale multiplies the loss's recipe lr (RECIPES); explicit flags always win (the
+# paper's plain recipe: tinygan train --lr 2e-4 --ema 0 --r1 0); config.json records the values used.
 #                    name          images    toy data
 RUN_DEFAULTS = {"batch_size": (64, 256),
                 "nz": (100, 2),
                 "ema": (0.999, 0.999),
+                "ema_warmup": (20, TF_WARMUP),     # the average lags ~1/20 of the run behind G, not 1/10 (the sweep)
                 "lr_scale": (8.0, 5.0),            # lr = lr_scale x the recipe's: DCGAN 1.6e-3 on images, 1e-3 on toy data
                 "r1": (1.0, 0.0),                  # R1's gamma, for the non-saturating loss only (resolved())
                 "steps": (DEFAULT_STEPS, 4000)}    # recorded in config.json, so a resume keeps the run's budget
@@ -218,6 +222,9 @@ class TrainConfig:
     ema: float | None = _f(None, real_in(0, 1, hi_open=True), "decay beta of an exponential moving average of G's "
                            "weights; samples, sample, interpolate and eval use the average (default 0.999; 0: off, "
                            "as the DCGAN paper)", metavar="BETA")
+    ema_warmup: int | None = _f(None, int_in(2, 10**6), "warm-up c of the average: beta_t = min(BETA, (1 + t) / "
+                                "(c + t)) at G update t, so until BETA caps it the average lags about 1/c of the "
+                                "run behind G (default 20; 10, TensorFlow's, on toy data)", metavar="C")
     seed: int = _f(0, int_in(0, MAX_SEED), "seed of the weights, the noise and the data order", metavar="S")
     out: str = _f("runs/dcgan", _text, "the run folder", "place", metavar="DIR")
     sample_every: int = _f(200, int_in(1, 10**9), "steps between sample grids of the fixed noise batch",
@@ -293,6 +300,8 @@ class TrainConfig:
                    if self.model != "infogan" and changed(n)]
         unused += [(n, f"the toy dataset {self.dataset!r} is drawn, not read from files")
                    for n in ("data_dir", "download") if toy and changed(n)]
+        if self.ema_warmup is not None and not self._ema_resolved():
+            unused.append(("ema_warmup", "there is no average of G's weights (--ema 0)"))
         if self.r1_every not in (None, 1) and not self._r1_resolved():
             unused.append(("r1_every", "there is no R1 penalty to apply lazily: give --r1 GAMMA"))
         if toy and self.epochs is not None:
@@ -374,6 +383,10 @@ class TrainConfig:
         """The value a left-out ``name`` of :data:`RUN_DEFAULTS` takes in this run (toy data: its own column)."""
         return RUN_DEFAULTS[name][self.dataset in TOY_DATASETS]
 
+    def _ema_resolved(self) -> float:
+        """The average's beta in this run: --ema, else RUN_DEFAULTS' (0: no average)."""
+        return self.default_for("ema") if self.ema is None else self.ema
+
     def _r1_resolved(self) -> float:
         """R1's gamma in this run: --r1, else RUN_DEFAULTS' for the non-saturating loss without --sync-bn (R1
         needs batch norm's second derivative, which the all-reduced batch norm has not), else 0."""
@@ -384,13 +397,16 @@ class TrainConfig:
     def resolved(self) -> "TrainConfig":
         """A copy with every left-out setting filled in: :data:`RUN_DEFAULTS`, then the recipe's lr, betas, n_critic.
 
-        ``steps`` stays None with ``--epochs`` or ``--dry-run`` (the trainer counts those).
+        ``steps`` stays None with ``--epochs`` or ``--dry-run`` (the trainer counts those), and ``ema_warmup``
+        with ``--ema 0``.
         """
         recipe = recipe_for(self.loss)
         betas = recipe.betas or (None, None)
         filled = {name: self.default_for(name) for name in RUN_DEFAULTS
                   if name not in ("lr_scale", "r1") and getattr(self, name) is None}
         filled["r1"] = self._r1_resolved()
+        if not self._ema_resolved():
+            filled.pop("ema_warmup", None)                  # no average, no warm-up (left None)
         if self.r1_every is None:
             filled["r1_every"] = LAZY_R1_EVERY if self.r1 is None and filled["r1"] else 1
         if self.epochs is not None or self.dry_run:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tinygan.backend import CudaStepClock, to_numpy
+from tinygan.gan.ema import TF_WARMUP
 from tinygan.run import distributed
 from tinygan.run.checkpoint import CheckpointFile
 from tinygan.run.config import LEGACY_DEFAULT_STEPS, ConfigError, TrainConfig, flag_of
@@ -107,6 +108,8 @@ def _apply_changes(saved: TrainConfig, changes: dict, out: str) -> TrainConfig:
         values["steps"] = None
     if values["steps"] is None and values["epochs"] is None and not values["dry_run"]:
         values["steps"] = LEGACY_DEFAULT_STEPS      # an older run left its default budget out of config.json
+    if values["ema"] and values["ema_warmup"] is None:
+        values["ema_warmup"] = TF_WARMUP            # an older run's average: its warm-up was TensorFlow's
     return TrainConfig(**values).validate()
 
 

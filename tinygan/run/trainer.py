@@ -179,7 +179,7 @@ class Trainer:
                              info_lambda=c.info_lambda if self.infogan else 0.0, augment=self.augment,
                              unroll=c.unroll, opt_d=self.opt_d))
         if self.G_ema is not None:                                      # theta_ema <- b theta_ema + (1 - b) theta
-            ema_update_(self.G_ema, G, c.ema, self.step)
+            ema_update_(self.G_ema, G, c.ema, self.step, c.ema_warmup)
         return record
 
     def nonfinite_state(self) -> str | None:
