@@ -42,6 +42,7 @@ import tinygan  # noqa: E402  (before NumPy: it sets OpenBLAS's thread timeout, 
 import numpy as np  # noqa: E402
 
 from tinygan.kernels import conv as _conv  # noqa: E402
+from tinygan.kernels import threads as _threads  # noqa: E402
 
 # The conv module's layout helpers: each moves data and does no arithmetic.
 COPY_HELPERS = ("_to_nhwc", "_im2col", "_col2im", "_depth_to_space", "_weight_rows", "_pixel_rows")
@@ -193,7 +194,6 @@ def main(argv=None) -> int:
     if args.trainer and args.size != 28:
         p.error("--trainer profiles `tinygan train`'s 28 px job; leave out --size")
 
-    from tinygan.kernels import threads as _threads
     from tinygan.kernels.memory import reuse_freed_memory
     reuse_freed_memory()
     if args.threads is not None:
@@ -206,12 +206,12 @@ def main(argv=None) -> int:
     if args.min_parallel_kib is not None:
         _threads.MIN_PARALLEL_BYTES = args.min_parallel_kib << 10
     try:
-        return _profile(args, argv, _threads)
+        return _profile(args, argv)
     finally:
         _threads.MIN_PARALLEL_BYTES = threshold                       # as it was (a caller in this process)
 
 
-def _profile(args, argv, _threads) -> int:
+def _profile(args, argv) -> int:
     """Warm up, time ``args.steps`` iterations under the profiler, print (and write) the report."""
     step, gflop, label = make_step(args)
     label += f" (element-wise work threaded from {_threads.MIN_PARALLEL_BYTES >> 10} KiB of input)"

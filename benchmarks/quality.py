@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from tinygan.benchmark.report import git_commit
+from tinygan.gan.ema import TF_WARMUP
 
 ROOT = Path(__file__).resolve().parents[1]
 N_SAMPLES = 2500
@@ -211,8 +212,8 @@ def _recipe(config: dict) -> str:
     if config.get("recipe"):
         return config["recipe"]
     text = f"tinygan train: lr {config.get('lr'):g}, ema {config.get('ema'):g}"
-    if config.get("ema"):                             # runs before --ema-warmup existed recorded none: theirs was 10
-        text += f" (warm-up {config.get('ema_warmup') or 10})"
+    if config.get("ema"):                             # runs before --ema-warmup existed recorded none
+        text += f" (warm-up {config.get('ema_warmup') or TF_WARMUP})"
     if config.get("r1"):
         every = config.get("r1_every") or 1
         text += f", R1 gamma {config['r1']:g}" + (f" every {every} D steps" if every > 1 else "")
