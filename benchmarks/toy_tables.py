@@ -41,10 +41,16 @@ loss taken through K = 5 differentiable Adam steps of D
 (:mod:`tinygan.gan.unroll`); each of its generator steps costs roughly 11
 plain ones.
 
-Every finished trial is saved as ``OUT/<variant>_trial<k>.json`` at once, and a
-later call with the same settings reuses it (``--overwrite`` redoes it), so
-trials can be added across calls and an interrupted table loses only the
-trials in flight.
+Every finished trial is saved as ``OUT/<dataset>/<variant>_trial<k>.json`` at
+once, and a later call with the same settings reuses it (``--overwrite`` redoes
+it), so trials can be added across calls.  A trial in flight saves its whole
+state (G, D, both Adams, the random generators, its measurements so far) as
+``OUT/<dataset>/<variant>_trial<k>.state.npz`` every ``--checkpoint-every``
+steps and at its end, atomically and without pickle; a later call resumes it
+from there and computes exactly the floats an uninterrupted trial would.  The
+end state is kept, so a call with a larger ``--steps`` extends a finished
+trial instead of starting it over: the papers' 400,000-step trials can be
+trained a few hours at a time.
 """
 from __future__ import annotations
 
@@ -61,6 +67,7 @@ import platform  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+import zipfile  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -78,11 +85,15 @@ from tinygan.gan.pack import Packed  # noqa: E402
 from tinygan.gan.recipes import recipe_for  # noqa: E402
 from tinygan.gan.sampling import generate  # noqa: E402
 from tinygan.gan.steps import d_step, g_step  # noqa: E402
+from tinygan.io import atomic_write  # noqa: E402
 from tinygan.metrics import mixture_metrics  # noqa: E402
+from tinygan.run.checkpoint import flatten_optimizer_state, unflatten_optimizer_state  # noqa: E402
 
 DATASETS = ("ring8", "grid25")
 PAPER_STEPS = 400 * 100_000 // 100      # 400 epochs of 100,000 packs in batches of 100 (PacGAN's config.py)
 QUICK_STEPS = 5
+CHECKPOINT_EVERY = 10_000               # steps between saved states of a trial in flight (about 4 minutes)
+STATE_VERSION = 1
 
 # name -> (loss, pack)
 VARIANTS = {
@@ -174,8 +185,12 @@ def generator_steps(variant: str, steps: int) -> int:
 
 
 def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict = PROTOCOL,
-              eval_every: int = 0) -> dict:
-    """Train one (variant, trial) for ``steps`` generator steps and measure it; returns a JSON-able dict."""
+              eval_every: int = 0, state: Path | None = None, checkpoint_every: int = 0) -> dict:
+    """Train one (variant, trial) for ``steps`` generator steps and measure it; returns a JSON-able dict.
+
+    With ``state`` (a path): resume from it if it exists (:func:`load_state`), and save the trial's state
+    there every ``checkpoint_every`` steps and at the end.
+    """
     loss_name, pack = VARIANTS[variant]
     loss = get_loss(loss_name)
     _random.manual_seed(trial)                                     # the weights: a function of the trial
@@ -183,8 +198,13 @@ def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict
     opt_g, opt_d, n_critic, gp_weight = _optimizers(G, D, loss_name, protocol)
     rng = np.random.default_rng([trial, 0])                        # noise, data, the penalty's eps
     batch = protocol["batch_packs"] * pack                         # 100 packs of M samples, real and fake
-    history, start = [], time.perf_counter()
-    for step in range(1, steps + 1):
+    meta = {"dataset": dataset, "variant": variant, "trial": trial, "protocol": _jsonable(protocol),
+            "step": 0, "seconds": 0.0, "history": [], "resumed_at": []}
+    if state is not None and Path(state).exists():
+        meta = load_state(state, meta, G, D, opt_g, opt_d, rng, max_step=steps)
+        meta["resumed_at"].append(meta["step"])
+    history, start = meta["history"], time.perf_counter() - meta["seconds"]
+    for step in range(meta["step"] + 1, steps + 1):
         for i in range(n_critic):
             real = Tensor(sample_toy(dataset, batch, rng))                                  # (B, 2)
             z = Tensor(rng.standard_normal((batch, G.nz)).astype(np.float32))              # (B, 2)
@@ -195,14 +215,86 @@ def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict
                     fake = G(z=z)
             d_step(D, opt_d, loss, real, fake, gp_weight=gp_weight, rng=rng, stats=False)
         g_step(D, opt_g, loss, fake, stats=False, real=real, unroll=UNROLLED.get(variant, 0), opt_d=opt_d)
-        if eval_every and step % eval_every == 0 and step < steps:
+        if eval_every and step % eval_every == 0:
             history.append({"step": step, "seconds": time.perf_counter() - start,
                             **evaluate(G, dataset, protocol["n"], trial)})
+        if state is not None and (step == steps or (checkpoint_every and step % checkpoint_every == 0)):
+            save_state(state, dict(meta, step=step, seconds=time.perf_counter() - start), G, D, opt_g, opt_d, rng)
     seconds = time.perf_counter() - start
     result = evaluate(G, dataset, protocol["n"], trial)
     finite = all(bool(np.isfinite(p.data).all()) for p in list(G.parameters()) + list(D.parameters()))
     return {"dataset": dataset, "variant": variant, "trial": trial, "steps": steps, "seconds": seconds,
-            "finite": finite, **result, "history": history, "protocol": _jsonable(protocol)}
+            "finite": finite, **result, "history": [h for h in history if h["step"] < steps],
+            "protocol": _jsonable(protocol), **({"resumed_at": meta["resumed_at"]} if meta["resumed_at"] else {})}
+
+
+# ----------------------------------------------------------------------------- a trial's saved state
+
+class StateError(ValueError):
+    """A trial's saved state is unreadable, or belongs to another trial or protocol."""
+
+
+def save_state(path: Path, meta: dict, G, D, opt_g, opt_d, rng: np.random.Generator) -> None:
+    """Everything the trial's next step depends on, as one ``.npz`` written atomically (plain arrays, no pickle).
+
+    ``meta.json`` holds ``meta`` (step, seconds, measurements so far, ...), both random generators' states
+    and the optimizers' scalars; ``G/``, ``D/``, ``optG/``, ``optD/`` hold the arrays.
+    """
+    arrays = {f"G/{k}": v for k, v in G.state_dict().items()}
+    arrays.update({f"D/{k}": v for k, v in D.state_dict().items()})
+    meta = dict(meta, version=STATE_VERSION, rng=rng.bit_generator.state, tinygan_rng=_random.get_rng_state(),
+                optG=flatten_optimizer_state("optG", opt_g.state_dict(), arrays),
+                optD=flatten_optimizer_state("optD", opt_d.state_dict(), arrays))
+    arrays["meta.json"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with atomic_write(path) as f:                  # a trial killed mid-write leaves the previous state whole
+        np.savez(f, **arrays)
+
+
+def read_state_meta(path: Path) -> dict:
+    """The ``meta.json`` of a saved state; :class:`StateError` naming the file if it cannot be read."""
+    try:
+        if not zipfile.is_zipfile(path):
+            raise ValueError("not a .npz archive: truncated, or another file")
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(z["meta.json"].tobytes().decode("utf-8"))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise StateError(f"{path}: this trial's saved state cannot be read ({e})") from None
+    if not isinstance(meta, dict) or meta.get("version") != STATE_VERSION:
+        raise StateError(f"{path}: not a saved trial state of this script (version {STATE_VERSION})")
+    return meta
+
+
+def check_state(path: Path, meta: dict, expected: dict, max_step: int) -> str | None:
+    """Why the state ``meta`` read from ``path`` cannot continue the trial ``expected``, or None if it can."""
+    for key in ("dataset", "variant", "trial", "protocol"):
+        if meta.get(key) != expected[key]:
+            return f"{path}: its {key} is {meta.get(key)!r}, this trial's {expected[key]!r}"
+    step = meta.get("step")
+    if not isinstance(step, int) or step < 0:
+        return f"{path}: its step {step!r} is not a step count"
+    if step > max_step:
+        return f"{path}: it is at step {step}, past this call's {max_step}"
+    return None
+
+
+def load_state(path: Path, expected: dict, G, D, opt_g, opt_d, rng: np.random.Generator, max_step: int) -> dict:
+    """Restore a state written by :func:`save_state` into the freshly built trial; returns its meta."""
+    meta = read_state_meta(path)
+    why = check_state(path, meta, expected, max_step)
+    if why:
+        raise StateError(why)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files if k != "meta.json"}
+        G.load_state_dict({k[2:]: v for k, v in arrays.items() if k.startswith("G/")})
+        D.load_state_dict({k[2:]: v for k, v in arrays.items() if k.startswith("D/")})
+        opt_g.load_state_dict(unflatten_optimizer_state("optG", meta["optG"], arrays))
+        opt_d.load_state_dict(unflatten_optimizer_state("optD", meta["optD"], arrays))
+        rng.bit_generator.state = meta["rng"]
+        _random.set_rng_state(meta["tinygan_rng"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError, zipfile.BadZipFile) as e:
+        raise StateError(f"{path}: this trial's saved state does not fit its networks ({e})") from None
+    return meta
 
 
 def _jsonable(protocol: dict) -> dict:
@@ -295,6 +387,9 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, default=1, help="trials trained side by side, one BLAS thread each")
     p.add_argument("--eval-every", type=int, default=0, metavar="N",
                    help="also measure every N steps (kept in the trial's JSON; default: only at the end)")
+    p.add_argument("--checkpoint-every", type=int, default=CHECKPOINT_EVERY, metavar="N",
+                   help="save a trial's whole state every N steps and at its end, to resume it exactly in a later "
+                        "call (0: only at the end; default: %(default)s)")
     p.add_argument("--out", default="runs/toy_tables", metavar="DIR",
                    help="folder for the trials' JSON files, table.md and results.json (default: %(default)s)")
     p.add_argument("--markdown", default=None, metavar="FILE", help="also write the table(s) to FILE")
@@ -313,13 +408,40 @@ def parse_args(argv=None):
     for name in ("trials", "steps", "jobs"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
-    if args.first_trial < 0 or args.eval_every < 0:
-        p.error("--first-trial and --eval-every must be >= 0")
+    if args.first_trial < 0 or args.eval_every < 0 or args.checkpoint_every < 0:
+        p.error("--first-trial, --eval-every and --checkpoint-every must be >= 0")
     return args
 
 
 def _trial_path(out: Path, dataset: str, variant: str, trial: int) -> Path:
     return out / dataset / f"{variant}_trial{trial}.json"
+
+
+def _state_path(out: Path, dataset: str, variant: str, trial: int) -> Path:
+    return out / dataset / f"{variant}_trial{trial}.state.npz"
+
+
+def _resumable(state: Path, dataset: str, variant: str, trial: int, steps: int) -> tuple[Path | None, str]:
+    """(the state file a job may resume from and save to, or None; a line saying what happens to it).
+
+    A state this trial cannot continue ends the call with one line (``SystemExit``), except one that is
+    already past ``steps``: that trial trains from scratch without touching it.
+    """
+    if not state.exists():
+        return state, ""
+    expected = {"dataset": dataset, "variant": variant, "trial": trial, "protocol": _jsonable(PROTOCOL)}
+    try:
+        meta = read_state_meta(state)
+    except StateError as e:
+        raise SystemExit(f"toy_tables.py: {e}; move it away, or pass --overwrite to train the trial afresh")
+    why = check_state(state, meta, expected, steps)
+    if why is None:
+        return state, f"{dataset} {LABELS[variant]} trial {trial}: resumes at step {meta['step']} ({state})"
+    same_trial = all(meta.get(k) == v for k, v in expected.items())
+    if same_trial and isinstance(meta.get("step"), int) and meta["step"] > steps:
+        return None, f"{dataset} {LABELS[variant]} trial {trial}: trained from scratch; {state} (step " \
+                     f"{meta['step']}) is left as it is"
+    raise SystemExit(f"toy_tables.py: {why}; move it away, or pass --overwrite to train the trial afresh")
 
 
 def _load(path: Path, steps: int) -> dict | None:
@@ -341,11 +463,25 @@ def main(argv=None) -> dict:
         for variant in args.variants:
             for trial in range(args.first_trial, args.first_trial + args.trials):
                 path = _trial_path(out, dataset, variant, trial)
-                saved = None if args.overwrite else _load(path, generator_steps(variant, args.steps))
+                steps = generator_steps(variant, args.steps)
+                saved = None if args.overwrite else _load(path, steps)
+                state = _state_path(out, dataset, variant, trial)
                 if saved is not None:
                     results[dataset].append(saved)
-                elif not args.report_only:
-                    jobs.append((dataset, variant, trial))
+                elif args.report_only:
+                    if state.exists():
+                        try:
+                            print(f"{dataset} {LABELS[variant]} trial {trial}: in flight, at step "
+                                  f"{read_state_meta(state)['step']} ({state})")
+                        except StateError as e:
+                            print(e)
+                else:
+                    if args.overwrite:
+                        state.unlink(missing_ok=True)           # asked for: this trial is trained afresh
+                    state, line = _resumable(state, dataset, variant, trial, steps)
+                    if line:
+                        print(line)
+                    jobs.append((dataset, variant, trial, state))
     jobs.sort(key=lambda j: (j[2], args.dataset.index(j[0]), args.variants.index(j[1])))   # trial by trial
     print(f"{len(jobs)} trial(s) to train ({sum(map(len, results.values()))} reused), {args.steps} steps each, "
           f"{args.jobs} at a time", flush=True)
@@ -358,13 +494,16 @@ def main(argv=None) -> dict:
               f"{r['num_modes']} modes, {100 * r['high_quality']:5.1f}% high quality, reverse KL "
               f"{r['reverse_kl']:.3f} ({r['seconds']:.0f} s)", flush=True)
 
+    def trial_args(dataset, variant, trial, state):
+        return (dataset, variant, trial, generator_steps(variant, args.steps), PROTOCOL, args.eval_every, state,
+                args.checkpoint_every)
+
     if args.jobs == 1 or len(jobs) <= 1:
-        for dataset, variant, trial in jobs:
-            done(run_trial(dataset, variant, trial, generator_steps(variant, args.steps), PROTOCOL, args.eval_every))
+        for job in jobs:
+            done(run_trial(*trial_args(*job)))
     else:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_trial, d, v, t, generator_steps(v, args.steps), PROTOCOL, args.eval_every)
-                       for d, v, t in jobs]
+            futures = [pool.submit(run_trial, *trial_args(*job)) for job in jobs]
             for f in as_completed(futures):
                 done(f.result())
 

@@ -102,6 +102,78 @@ def test_a_trial_measures_what_its_generator_draws(tables, monkeypatch):
     assert (r["modes_captured"], r["high_quality"], r["variant"], r["steps"]) == (3, 0.5, "pacgan3", 1)
 
 
+def _arrays(path):
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files if k != "meta.json"}, json.loads(z["meta.json"].tobytes())
+
+
+@pytest.mark.parametrize("variant", ["gan", "wgan-gp"])              # wgan-gp: the penalty's eps draws too
+def test_a_resumed_trial_computes_the_floats_of_an_uninterrupted_one(tables, tmp_path, variant):
+    steps = 4
+    straight = tables.run_trial("ring8", variant, 1, steps, eval_every=2, state=tmp_path / "a.npz")
+    first = tables.run_trial("ring8", variant, 1, 2, eval_every=2, state=tmp_path / "b.npz", checkpoint_every=1)
+    assert "resumed_at" not in first
+    resumed = tables.run_trial("ring8", variant, 1, steps, eval_every=2, state=tmp_path / "b.npz")
+    a, meta_a = _arrays(tmp_path / "a.npz")
+    b, meta_b = _arrays(tmp_path / "b.npz")
+    assert sorted(a) == sorted(b) and any(k.startswith("optD/") for k in a)
+    assert all(np.array_equal(a[k], b[k]) for k in a), [k for k in a if not np.array_equal(a[k], b[k])]
+    assert meta_a["rng"] == meta_b["rng"] and meta_a["step"] == meta_b["step"] == steps
+    assert resumed["resumed_at"] == [2] and meta_b["resumed_at"] == [2]
+    for key in ("mode_counts", "high_quality", "reverse_kl"):
+        assert resumed[key] == straight[key]
+    assert [h["step"] for h in resumed["history"]] == [h["step"] for h in straight["history"]] == [2]
+    assert resumed["history"][0]["mode_counts"] == straight["history"][0]["mode_counts"]
+
+
+def test_a_finished_trial_is_extended_by_a_call_with_more_steps(tables, tmp_path, capsys):
+    argv = ["--variants", "gan", "--trials", "1", "--eval-every", "2", "--checkpoint-every", "0"]
+    tables.main(argv + ["--steps", "2", "--out", str(tmp_path / "t")])
+    assert (tmp_path / "t" / "ring8" / "gan_trial0.state.npz").is_file()      # the end state is kept
+    capsys.readouterr()
+    longer = tables.main(argv + ["--steps", "4", "--out", str(tmp_path / "t")])
+    assert "ring8 GAN trial 0: resumes at step 2" in capsys.readouterr().out
+    fresh = tables.main(argv + ["--steps", "4", "--out", str(tmp_path / "f")])
+    (r,), (f,) = longer["results"]["ring8"], fresh["results"]["ring8"]
+    assert r["resumed_at"] == [2] and "resumed_at" not in f
+    assert (r["mode_counts"], r["reverse_kl"]) == (f["mode_counts"], f["reverse_kl"])
+    assert r["history"] == [dict(f["history"][0], seconds=r["history"][0]["seconds"])]
+    a, _ = _arrays(tmp_path / "t" / "ring8" / "gan_trial0.state.npz")
+    b, _ = _arrays(tmp_path / "f" / "ring8" / "gan_trial0.state.npz")
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_a_state_that_does_not_fit_ends_the_call_with_one_line(tables, tmp_path, capsys):
+    out = tmp_path / "t"
+    argv = ["--variants", "gan", "--trials", "1", "--first-trial", "1", "--steps", "2", "--out", str(out)]
+    (out / "ring8").mkdir(parents=True)
+    state = out / "ring8" / "gan_trial1.state.npz"
+    state.write_bytes(b"not a zip file")
+    with pytest.raises(SystemExit, match=r"gan_trial1\.state\.npz: this trial's saved state cannot be read "
+                                         r"\(not a \.npz archive.*--overwrite"):
+        tables.main(argv)
+    assert state.read_bytes() == b"not a zip file"                          # nothing touched
+    state.unlink()
+    tables.run_trial("ring8", "gan", 0, 1, state=state)                     # trial 0's state under trial 1's name
+    with pytest.raises(SystemExit, match=r"gan_trial1\.state\.npz: its trial is 0, this trial's 1"):
+        tables.main(argv)
+    tables.main(argv + ["--overwrite"])                                     # asked for: trained afresh
+    assert _arrays(state)[1]["trial"] == 1 and (out / "ring8" / "gan_trial1.json").is_file()
+
+
+def test_a_state_past_the_calls_steps_is_left_alone(tables, tmp_path, capsys):
+    out = tmp_path / "t"
+    tables.main(["--variants", "gan", "--trials", "1", "--steps", "3", "--out", str(out)])
+    state = out / "ring8" / "gan_trial0.state.npz"
+    before = state.read_bytes()
+    capsys.readouterr()
+    r = tables.main(["--variants", "gan", "--trials", "1", "--steps", "2", "--out", str(out)])
+    assert "trained from scratch; " in capsys.readouterr().out and state.read_bytes() == before
+    assert r["results"]["ring8"][0]["steps"] == 2 and "resumed_at" not in r["results"]["ring8"][0]
+    tables.main(["--variants", "gan", "--trials", "2", "--steps", "5", "--out", str(out), "--report-only"])
+    assert "ring8 GAN trial 0: in flight, at step 3" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------- the defaults for toy data
 
 def test_toy_data_take_the_toy_column_of_run_defaults():
