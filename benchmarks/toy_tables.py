@@ -396,6 +396,9 @@ def parse_args(argv=None):
     p.add_argument("--overwrite", action="store_true", help="retrain trials whose JSON file exists")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: the table of the trials already in --out (those missing are left out)")
+    p.add_argument("--at-step", type=int, default=None, metavar="S",
+                   help="with --report-only: the table at step S of the trials trained for --steps, from their "
+                        "measurements every --eval-every steps (finished trials and those in flight alike)")
     p.add_argument("--note", default="", help="a line added to the markdown under the header (e.g. how and where "
                                               "the trials were trained)")
     p.add_argument("--quick", action="store_true",
@@ -408,6 +411,8 @@ def parse_args(argv=None):
     for name in ("trials", "steps", "jobs"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
+    if args.at_step is not None and not (args.report_only and 1 <= args.at_step <= args.steps):
+        p.error(f"--at-step needs --report-only and a step from 1 to --steps ({args.steps}), got {args.at_step}")
     if args.first_trial < 0 or args.eval_every < 0 or args.checkpoint_every < 0:
         p.error("--first-trial, --eval-every and --checkpoint-every must be >= 0")
     return args
@@ -444,6 +449,19 @@ def _resumable(state: Path, dataset: str, variant: str, trial: int, steps: int) 
     raise SystemExit(f"toy_tables.py: {why}; move it away, or pass --overwrite to train the trial afresh")
 
 
+def _measured_at(saved: dict | None, state: Path, at: int) -> dict | None:
+    """A trial's measurement at step ``at``, as a row of the table: its end, or an entry of its history (a trial
+    in flight: its saved state's); None if it was not measured there.  May raise :class:`StateError`."""
+    if saved is not None and saved["steps"] == at:
+        return saved
+    source = saved if saved is not None else read_state_meta(state) if state.exists() else None
+    for h in (source or {}).get("history", []):
+        if h["step"] == at:
+            return {"dataset": source["dataset"], "variant": source["variant"], "trial": source["trial"],
+                    "steps": at, **h}
+    return None
+
+
 def _load(path: Path, steps: int) -> dict | None:
     """A saved trial with the same steps and protocol, else None."""
     try:
@@ -466,7 +484,15 @@ def main(argv=None) -> dict:
                 steps = generator_steps(variant, args.steps)
                 saved = None if args.overwrite else _load(path, steps)
                 state = _state_path(out, dataset, variant, trial)
-                if saved is not None:
+                if args.at_step is not None:
+                    try:
+                        row = _measured_at(saved, state, args.at_step)
+                    except StateError as e:
+                        print(e)
+                        row = None
+                    if row is not None:
+                        results[dataset].append(row)
+                elif saved is not None:
                     results[dataset].append(saved)
                 elif args.report_only:
                     if state.exists():
@@ -524,12 +550,15 @@ def main(argv=None) -> dict:
               f"Versions: Python {info['python']}, NumPy {info['numpy']}, tinygan {info['tinygan']} at "
               f"{info['commit']}  \nWall time of this call: {wall:.0f} s; the trials' own training time, summed: "
               f"{trial_seconds / 3600:.1f} h  \nmean +- standard error over the trials; high quality: within 3 std "
-              "of the nearest mode; 2,500 samples per trial" + (f"  \n{args.note}" if args.note else ""))
+              "of the nearest mode; 2,500 samples per trial"
+              + (f"  \nMeasured at step {args.at_step} of trials trained for {args.steps} steps (finished and in "
+                 "flight)" if args.at_step is not None else "") + (f"  \n{args.note}" if args.note else ""))
     text = header + "\n\n" + "\n\n".join(tables) + "\n"
     print()
     print(text)
-    (out / "table.md").write_text(text)
-    (out / "results.json").write_text(json.dumps({"args": vars(args), "machine": info, "wall_seconds": wall,
+    suffix = "" if args.at_step is None else f"-at{args.at_step}"      # the full table's files stay as they are
+    (out / f"table{suffix}.md").write_text(text)
+    (out / f"results{suffix}.json").write_text(json.dumps({"args": vars(args), "machine": info, "wall_seconds": wall,
                                                   "summary": summaries,
                                                   "trials": {d: [{k: v for k, v in r.items() if k != "history"}
                                                                  for r in rs] for d, rs in results.items()}},

@@ -174,6 +174,29 @@ def test_a_state_past_the_calls_steps_is_left_alone(tables, tmp_path, capsys):
     assert "ring8 GAN trial 0: in flight, at step 3" in capsys.readouterr().out
 
 
+def test_the_table_at_an_earlier_step_takes_finished_trials_and_those_in_flight(tables, tmp_path, capsys):
+    out = str(tmp_path / "t")
+    common = ["--variants", "gan", "--eval-every", "2", "--out", out]
+    tables.main(common + ["--trials", "1", "--steps", "4"])                       # trial 0: finished at 4
+    tables.main(common + ["--trials", "1", "--first-trial", "1", "--steps", "2"])  # trial 1: stopped at 2
+    finished = json.loads((tmp_path / "t" / "ring8" / "gan_trial0.json").read_text())
+    _, in_flight = _arrays(tmp_path / "t" / "ring8" / "gan_trial1.state.npz")
+    capsys.readouterr()
+    at2 = tables.main(common + ["--trials", "2", "--steps", "4", "--report-only", "--at-step", "2"])
+    rows = sorted(at2["results"]["ring8"], key=lambda r: r["trial"])
+    assert [(r["trial"], r["steps"]) for r in rows] == [(0, 2), (1, 2)]
+    assert rows[0]["mode_counts"] == finished["history"][0]["mode_counts"]
+    assert rows[1]["mode_counts"] == in_flight["history"][0]["mode_counts"]
+    assert at2["summary"]["ring8"]["gan"]["trials"] == 2
+    assert "Measured at step 2 of trials trained for 4 steps" in (tmp_path / "t" / "table-at2.md").read_text()
+    at4 = tables.main(common + ["--trials", "2", "--steps", "4", "--report-only", "--at-step", "4"])
+    assert [r["trial"] for r in at4["results"]["ring8"]] == [0]                # trial 1 has not reached step 4
+    assert at4["results"]["ring8"][0]["mode_counts"] == finished["mode_counts"]
+    with pytest.raises(SystemExit):
+        tables.parse_args(common + ["--steps", "4", "--at-step", "2"])            # needs --report-only
+    assert "--at-step needs --report-only" in capsys.readouterr().err
+
+
 # --------------------------------------------------------------------------- the defaults for toy data
 
 def test_toy_data_take_the_toy_column_of_run_defaults():
