@@ -106,6 +106,25 @@ def test_run_reraises_the_first_error_after_all_threads_stop(small_blocks):
     threads.run(lambda i: None, 40, nbytes=1 << 30, threads=2)        # the pool still works
 
 
+def test_run_keeps_nothing_of_its_job_once_it_returns(small_blocks):
+    """The arrays a job's closure holds are freed when their last user lets go, not at the pool's next job:
+    a worker that kept its last job kept an im2col matrix alive through the next op (a higher peak)."""
+    import weakref
+
+    class Held:                                  # stands for the arrays a kernel's closure captures
+        pass
+
+    held = Held()
+    gone = weakref.ref(held)
+
+    def fn(i, held=held):
+        np.sqrt(np.arange(2000.0))               # both threads take blocks
+
+    threads.run(fn, 40, nbytes=1 << 30, threads=2)
+    del fn, held
+    assert gone() is None
+
+
 def test_nested_runs_are_serial(small_blocks):
     out = np.zeros((8, 8))
 

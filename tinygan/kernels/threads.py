@@ -139,7 +139,9 @@ class _Worker(threading.Thread):
             try:
                 job.work()
             finally:
-                self.job = None
+                # Drop the job now: kept until the next one, its closure would keep that call's
+                # arrays (an im2col matrix, a GEMM's output) alive past their last use.
+                self.job = job = None
                 self.done.release()
 
 
