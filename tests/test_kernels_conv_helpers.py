@@ -305,6 +305,33 @@ def test_grad_input_dispatch_runs_the_chosen_method(spy, forced, w_shape, stride
         assert helpers == ["im2col"]
 
 
+@pytest.mark.parametrize("method", ["scatter", "gather"])
+def test_sub_pixel_grad_input_drops_its_big_temporary_before_the_image_is_allocated(method):
+    """A D step's memory peak is in here (benchmarks/memory.py): the GEMM's big temporary (scatter's
+    ``dcols``, gather's ``cols``) must be freed before depth-to-space allocates the image, so the call
+    never holds both (measured with tracemalloc, which sees NumPy's allocations)."""
+    import tracemalloc
+    N, O, C, Ho = 64, 64, 128, 4                                       # (N, O, 4, 4) -> (N, C, 8, 8)
+    gy, w = _rand(N, O, Ho, Ho), _rand(O, C, 4, 4)
+    args = (gy, w, (8, 8), (2, 2), (1, 1))
+    conv._conv2d_grad_input_nhwc(*args, method=method)                 # scratch buffers exist from here on
+    tracemalloc.start()
+    try:
+        gx = conv._conv2d_grad_input_nhwc(*args, method=method)        # (N, 8, 8, C)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    Hs, S, f32 = Ho + 1, 4 * C, 4                                      # blocks per side, numbers per block
+    if method == "scatter":                                            # gx_s2d lives in scratch
+        big = N * Ho * Ho * 4 * S * f32                                # dcols (N*Ho*Wo, ka*kb*S), 8 MiB
+        allowed, forbidden = max(big + w.nbytes, gx.nbytes), big + gx.nbytes
+    else:                                                              # the GEMM writes a new gx_s2d
+        big, gx_s2d = N * Hs * Hs * 4 * O * f32, N * Hs * Hs * S * f32   # cols (N*Hs*Ws, ka*kb*O)
+        allowed, forbidden = max(big + gx_s2d, gx_s2d + gx.nbytes), big + gx_s2d + gx.nbytes
+    slack = 64 << 10
+    assert peak <= allowed + slack < forbidden, (peak, allowed, forbidden)
+
+
 # ---------------------------------------------------------------------------- work over the batch
 
 @pytest.fixture

@@ -498,10 +498,13 @@ def _grad_input_sub_pixel(gy, w, input_hw, stride, padding, method):
     Hs, Ws = Ho + ka - 1, Wo + kb - 1
     S = sh * sw * C                                                    # channels of a block
     w6 = w.reshape(O, C, ka, sh, kb, sw)                               # [o, c, a, r, b, t]
+    # Each temporary is dropped once used (del): a D step's memory peak is in here (benchmarks/memory.py).
     if method == "scatter":
         w_s2d_rows = w6.transpose(0, 2, 4, 3, 5, 1).reshape(O, ka * kb * S)  # [o, (a, b, r, t, c)]
         dcols = _pixel_rows(gy, "gy") @ w_s2d_rows                     # (N*Ho*Wo, ka*kb*S)
+        del w_s2d_rows
         gx_s2d = _col2im(dcols, (Hs, Ws), (ka, kb), (1, 1), (Ho, Wo), "gx_s2d")  # (N, Hs, Ws, S)
+        del dcols
     else:
         gy_full = _to_nhwc(gy, (ka - 1, kb - 1), "gy")                 # (N, Ho+2ka-2, Wo+2kb-2, O)
         cols = _im2col(gy_full, (ka, kb), (1, 1), (Hs, Ws))            # (N*Hs*Ws, ka*kb*O)
@@ -509,6 +512,7 @@ def _grad_input_sub_pixel(gy, w, input_hw, stride, padding, method):
         w_flip = w6[:, :, ::-1, :, ::-1, :]
         w_gather = w_flip.transpose(2, 4, 0, 3, 5, 1).reshape(ka * kb * O, S)  # [(a', b', o), (r, t, c)]
         gx_s2d = (cols @ w_gather).reshape(N, Hs, Ws, S)               # (N, Hs, Ws, S)
+        del cols, w_gather
         if (sh, sw) == (1, 1):       # blocks are pixels: this already is a new gx_pad
             (H, W), (ph, pw) = input_hw, padding
             return gx_s2d[:, ph:ph + H, pw:pw + W, :]                  # (N, H, W, C)
