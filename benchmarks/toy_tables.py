@@ -397,8 +397,9 @@ def parse_args(argv=None):
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: the table of the trials already in --out (those missing are left out)")
     p.add_argument("--at-step", type=int, default=None, metavar="S",
-                   help="with --report-only: the table at step S of the trials trained for --steps, from their "
-                        "measurements every --eval-every steps (finished trials and those in flight alike)")
+                   help="with --report-only: the table at step S (counted as --steps is) of the trials trained "
+                        "for --steps, from their measurements every --eval-every steps (finished trials and those "
+                        "in flight alike)")
     p.add_argument("--note", default="", help="a line added to the markdown under the header (e.g. how and where "
                                               "the trials were trained)")
     p.add_argument("--quick", action="store_true",
@@ -486,7 +487,7 @@ def main(argv=None) -> dict:
                 state = _state_path(out, dataset, variant, trial)
                 if args.at_step is not None:
                     try:
-                        row = _measured_at(saved, state, args.at_step)
+                        row = _measured_at(saved, state, generator_steps(variant, args.at_step))
                     except StateError as e:
                         print(e)
                         row = None

@@ -192,6 +192,10 @@ def test_the_table_at_an_earlier_step_takes_finished_trials_and_those_in_flight(
     at4 = tables.main(common + ["--trials", "2", "--steps", "4", "--report-only", "--at-step", "4"])
     assert [r["trial"] for r in at4["results"]["ring8"]] == [0]                # trial 1 has not reached step 4
     assert at4["results"]["ring8"][0]["mode_counts"] == finished["mode_counts"]
+    critic = ["--variants", "wgan-gp", "--eval-every", "1", "--out", out, "--trials", "1", "--steps", "10"]
+    tables.main(critic)                                                        # 2 generator steps, 10 D updates
+    at5 = tables.main(critic + ["--report-only", "--at-step", "5"])            # 5 D updates: generator step 1
+    assert [r["steps"] for r in at5["results"]["ring8"]] == [1]
     with pytest.raises(SystemExit):
         tables.parse_args(common + ["--steps", "4", "--at-step", "2"])            # needs --report-only
     assert "--at-step needs --report-only" in capsys.readouterr().err
