@@ -546,10 +546,12 @@ def main(argv=None) -> dict:
     info = machine()
     command = "python benchmarks/toy_tables.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     trial_seconds = sum(r["seconds"] for rs in results.values() for r in rs)
+    wall_line = "this call trained nothing (--report-only)" if args.report_only else \
+        f"{wall:.0f} s, {args.jobs} trial(s) at a time"
     header = (f"Command: `{command}`  \nMachine: {info['cpu']}, {info['cores']} cores, "
-              f"{info['blas_threads']} BLAS thread(s) per trial, {args.jobs} trial(s) at a time  \n"
+              f"{info['blas_threads']} BLAS thread(s) per trial  \n"
               f"Versions: Python {info['python']}, NumPy {info['numpy']}, tinygan {info['tinygan']} at "
-              f"{info['commit']}  \nWall time of this call: {wall:.0f} s; the trials' own training time, summed: "
+              f"{info['commit']}  \nWall time: {wall_line}; the trials' own training time, summed: "
               f"{trial_seconds / 3600:.1f} h  \nmean +- standard error over the trials; high quality: within 3 std "
               "of the nearest mode; 2,500 samples per trial"
               + (f"  \nMeasured at step {args.at_step} of trials trained for {args.steps} steps (finished and in "

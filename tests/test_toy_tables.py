@@ -86,6 +86,8 @@ def test_a_tiny_table_end_to_end_then_reused(tables, tmp_path, capsys):
     report = tables.main(argv[:-4] + ["--trials", "3", "--report-only", "--out", str(tmp_path / "t")])
     assert "0 trial(s) to train (6 reused)" in capsys.readouterr().out       # trial 2 is missing: left out
     assert report["summary"] == first["summary"]
+    assert "Wall time: this call trained nothing (--report-only)" in report["text"]
+    assert "Wall time: " in first["text"] and "2 trial(s) at a time" in first["text"]
 
 
 def test_a_trial_measures_what_its_generator_draws(tables, monkeypatch):
