@@ -334,6 +334,17 @@ def _pm(mean, se, fmt: str, suffix: str = "") -> str:
     return f"{mean:{fmt}}{suffix}" if se is None else f"{mean:{fmt}} +- {se:{fmt}}{suffix}"
 
 
+def format_history(dataset: str, rows: list[dict]) -> str:
+    """Each trial's measurements every --eval-every steps and at its end, one markdown row each."""
+    lines = [f"| {dataset} | trial | step | modes | high quality | reverse KL | s |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for h in r.get("history", []) + [r]:
+            step = h.get("step", r["steps"])
+            lines.append(f"| {LABELS[r['variant']]} | {r['trial']} | {step} | {h['modes_captured']}/{h['num_modes']} | "
+                         f"{100 * h['high_quality']:.1f} % | {h['reverse_kl']:.2f} | {h['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
 def format_table(dataset: str, summary: dict) -> str:
     """One markdown table: tinygan's rows, then PacGAN's and VEEGAN's published rows."""
     k = 8 if dataset == "ring8" else 25
@@ -400,6 +411,8 @@ def parse_args(argv=None):
                    help="with --report-only: the table at step S (counted as --steps is) of the trials trained "
                         "for --steps, from their measurements every --eval-every steps (finished trials and those "
                         "in flight alike)")
+    p.add_argument("--history", action="store_true",
+                   help="also list each trial's measurements every --eval-every steps under its table")
     p.add_argument("--note", default="", help="a line added to the markdown under the header (e.g. how and where "
                                               "the trials were trained)")
     p.add_argument("--quick", action="store_true",
@@ -543,6 +556,8 @@ def main(argv=None) -> dict:
                       key=lambda r: (list(VARIANTS).index(r["variant"]), r["trial"]))
         summaries[dataset] = summarise(rows)
         tables.append(format_table(dataset, summaries[dataset]))
+        if args.history and args.at_step is None:
+            tables.append(format_history(dataset, rows))
     info = machine()
     command = "python benchmarks/toy_tables.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     trial_seconds = sum(r["seconds"] for rs in results.values() for r in rs)

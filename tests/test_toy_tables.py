@@ -87,6 +87,11 @@ def test_a_tiny_table_end_to_end_then_reused(tables, tmp_path, capsys):
     assert "0 trial(s) to train (6 reused)" in capsys.readouterr().out       # trial 2 is missing: left out
     assert report["summary"] == first["summary"]
     assert "Wall time: this call trained nothing (--report-only)" in report["text"]
+    steps = tables.main(["--quick", "--steps", "4", "--eval-every", "2", "--dataset", "ring8", "--variants", "gan",
+                         "--trials", "1", "--out", str(tmp_path / "h"), "--history"])
+    (r,) = steps["results"]["ring8"]
+    assert f"| GAN | 0 | 2 | {r['history'][0]['modes_captured']}/8 |" in steps["text"]
+    assert f"| GAN | 0 | 4 | {r['modes_captured']}/8 | {100 * r['high_quality']:.1f} % |" in steps["text"]
     assert "Wall time: " in first["text"] and "2 trial(s) at a time" in first["text"]
 
 
