@@ -498,7 +498,8 @@ def _grad_input_sub_pixel(gy, w, input_hw, stride, padding, method):
     Hs, Ws = Ho + ka - 1, Wo + kb - 1
     S = sh * sw * C                                                    # channels of a block
     w6 = w.reshape(O, C, ka, sh, kb, sw)                               # [o, c, a, r, b, t]
-    # Each temporary is dropped once used (del): a D step's memory peak is in here (benchmarks/memory.py).
+    # Each new temporary is dropped once used (im2col's cols and scatter's gx_s2d are reused scratch):
+    # a D step's memory peak is in here (benchmarks/memory.py).
     if method == "scatter":
         w_s2d_rows = w6.transpose(0, 2, 4, 3, 5, 1).reshape(O, ka * kb * S)  # [o, (a, b, r, t, c)]
         dcols = _pixel_rows(gy, "gy") @ w_s2d_rows                     # (N*Ho*Wo, ka*kb*S)
