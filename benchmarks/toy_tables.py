@@ -221,7 +221,10 @@ def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict
         if state is not None and (step == steps or (checkpoint_every and step % checkpoint_every == 0)):
             save_state(state, dict(meta, step=step, seconds=time.perf_counter() - start), G, D, opt_g, opt_d, rng)
     seconds = time.perf_counter() - start
-    result = evaluate(G, dataset, protocol["n"], trial)
+    if history and history[-1]["step"] == steps:                  # measured at the last step already
+        result = {k: v for k, v in history[-1].items() if k not in ("step", "seconds")}
+    else:
+        result = evaluate(G, dataset, protocol["n"], trial)
     finite = all(bool(np.isfinite(p.data).all()) for p in list(G.parameters()) + list(D.parameters()))
     return {"dataset": dataset, "variant": variant, "trial": trial, "steps": steps, "seconds": seconds,
             "finite": finite, **result, "history": [h for h in history if h["step"] < steps],
