@@ -428,6 +428,9 @@ def parse_args(argv=None):
     for name in ("trials", "steps", "jobs"):
         if getattr(args, name) < 1:
             p.error(f"--{name} must be >= 1")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        p.error(f"--out {args.out} is a file, not a folder")
     if args.at_step is not None and not (args.report_only and 1 <= args.at_step <= args.steps):
         p.error(f"--at-step needs --report-only and a step from 1 to --steps ({args.steps}), got {args.at_step}")
     if args.first_trial < 0 or args.eval_every < 0 or args.checkpoint_every < 0:

@@ -206,6 +206,10 @@ def test_the_table_at_an_earlier_step_takes_finished_trials_and_those_in_flight(
     with pytest.raises(SystemExit):
         tables.parse_args(common + ["--steps", "4", "--at-step", "2"])            # needs --report-only
     assert "--at-step needs --report-only" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(SystemExit):
+        tables.parse_args(["--out", str(tmp_path / "a_file")])
+    assert "is a file, not a folder" in capsys.readouterr().err and (tmp_path / "a_file").read_text() == "mine"
 
 
 # --------------------------------------------------------------------------- the defaults for toy data
