@@ -42,8 +42,10 @@ loss taken through K = 5 differentiable Adam steps of D
 plain ones.
 
 Every finished trial is saved as ``OUT/<dataset>/<variant>_trial<k>.json`` at
-once, and a later call with the same settings reuses it (``--overwrite`` redoes
-it), so trials can be added across calls.  A trial in flight saves its whole
+once, with the CPU and commit of each stretch of its training (``trained_on``),
+and a later call with the same settings reuses it (``--overwrite`` redoes it),
+so trials can be added across calls and machines; the table's header counts
+the trials per CPU and commit.  A trial in flight saves its whole
 state (G, D, both Adams, the random generators, its measurements so far) as
 ``OUT/<dataset>/<variant>_trial<k>.state.npz`` every ``--checkpoint-every``
 steps and at its end, atomically and without pickle; a later call resumes it
@@ -68,6 +70,7 @@ import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import zipfile  # noqa: E402
+from collections import Counter  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor, as_completed  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -203,6 +206,9 @@ def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict
     if state is not None and Path(state).exists():
         meta = load_state(state, meta, G, D, opt_g, opt_d, rng, max_step=steps)
         meta["resumed_at"].append(meta["step"])
+    here = machine()                                               # where this call trains the trial from here on
+    meta.setdefault("trained_on", []).append({"from_step": meta["step"], "cpu": here["cpu"],
+                                              "cores": here["cores"], "commit": here["commit"]})
     history, start = meta["history"], time.perf_counter() - meta["seconds"]
     for step in range(meta["step"] + 1, steps + 1):
         for i in range(n_critic):
@@ -228,7 +234,8 @@ def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict
     finite = all(bool(np.isfinite(p.data).all()) for p in list(G.parameters()) + list(D.parameters()))
     return {"dataset": dataset, "variant": variant, "trial": trial, "steps": steps, "seconds": seconds,
             "finite": finite, **result, "history": [h for h in history if h["step"] < steps],
-            "protocol": _jsonable(protocol), **({"resumed_at": meta["resumed_at"]} if meta["resumed_at"] else {})}
+            "protocol": _jsonable(protocol), **({"resumed_at": meta["resumed_at"]} if meta["resumed_at"] else {}),
+            "trained_on": meta["trained_on"]}
 
 
 # ----------------------------------------------------------------------------- a trial's saved state
@@ -366,6 +373,20 @@ def format_table(dataset: str, summary: dict) -> str:
             lines.append(f"| {source}: {name} | {_pm(m, ms, '.1f')} | {_pm(h, hs, '.1f', ' %')} | "
                          f"{_pm(kl, kls, '.2f')} | {note} - |")
     return "\n".join(lines)
+
+
+def trained_on_line(rows: list[dict]) -> str:
+    """Where the table's trials were trained: each CPU and commit with its number of trials.
+
+    A trial resumed elsewhere counts under each; trials saved before they recorded it count as "not recorded".
+    """
+    cpus, commits = Counter(), Counter()
+    for r in rows:
+        segments = r.get("trained_on") or [{"cpu": "not recorded", "cores": None, "commit": "not recorded"}]
+        cpus.update({seg["cpu"] + (f", {seg['cores']} cores" if seg.get("cores") else "") for seg in segments})
+        commits.update({seg["commit"] for seg in segments})
+    return ("trials trained on: " + "; ".join(f"{k} ({n})" for k, n in sorted(cpus.items())) +
+            "; at commits " + ", ".join(f"{k} ({n})" for k, n in sorted(commits.items())))
 
 
 def machine() -> dict:
@@ -534,7 +555,8 @@ def main(argv=None) -> dict:
 
     def done(r: dict) -> None:
         path = _trial_path(out, r["dataset"], r["variant"], r["trial"])
-        path.write_text(json.dumps(r, indent=1))
+        with atomic_write(path, "w") as f:                      # a call killed mid-write leaves no half a file
+            f.write(json.dumps(r, indent=1))
         results[r["dataset"]].append(r)
         print(f"{r['dataset']} {LABELS[r['variant']]:<8} trial {r['trial']}: {r['modes_captured']:2d}/"
               f"{r['num_modes']} modes, {100 * r['high_quality']:5.1f}% high quality, reverse KL "
@@ -554,13 +576,14 @@ def main(argv=None) -> dict:
                 done(f.result())
 
     wall = time.perf_counter() - started
-    tables, summaries = [], {}
+    tables, summaries, table_rows = [], {}, []
     for dataset in args.dataset:
         rows = sorted((r for r in results[dataset]
                        if r["variant"] in args.variants
                        and args.first_trial <= r["trial"] < args.first_trial + args.trials),
                       key=lambda r: (list(VARIANTS).index(r["variant"]), r["trial"]))
         summaries[dataset] = summarise(rows)
+        table_rows += rows
         tables.append(format_table(dataset, summaries[dataset]))
         if args.history and args.at_step is None:
             tables.append(format_history(dataset, rows))
@@ -569,8 +592,8 @@ def main(argv=None) -> dict:
     trial_seconds = sum(r["seconds"] for rs in results.values() for r in rs)
     wall_line = "this call trained nothing (--report-only)" if args.report_only else \
         f"{wall:.0f} s, {args.jobs} trial(s) at a time"
-    header = (f"Command: `{command}`  \nMachine: {info['cpu']}, {info['cores']} cores, "
-              f"{info['blas_threads']} BLAS thread(s) per trial  \n"
+    header = (f"Command: `{command}`  \nMachine (this call): {info['cpu']}, {info['cores']} cores, "
+              f"{info['blas_threads']} BLAS thread(s) per trial; {trained_on_line(table_rows)}  \n"
               f"Versions: Python {info['python']}, NumPy {info['numpy']}, tinygan {info['tinygan']} at "
               f"{info['commit']}  \nWall time: {wall_line}; the trials' own training time, summed: "
               f"{trial_seconds / 3600:.1f} h  \nmean +- standard error over the trials; high quality: within 3 std "

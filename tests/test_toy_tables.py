@@ -143,11 +143,22 @@ def test_a_finished_trial_is_extended_by_a_call_with_more_steps(tables, tmp_path
     fresh = tables.main(argv + ["--steps", "4", "--out", str(tmp_path / "f")])
     (r,), (f,) = longer["results"]["ring8"], fresh["results"]["ring8"]
     assert r["resumed_at"] == [2] and "resumed_at" not in f
+    assert [seg["from_step"] for seg in r["trained_on"]] == [0, 2] and len(f["trained_on"]) == 1
+    assert r["trained_on"][1]["cpu"] == tables.machine()["cpu"] and "commit" in r["trained_on"][1]
+    assert "trials trained on: " in longer["text"]
     assert (r["mode_counts"], r["reverse_kl"]) == (f["mode_counts"], f["reverse_kl"])
     assert r["history"] == [dict(f["history"][0], seconds=r["history"][0]["seconds"])]
     a, _ = _arrays(tmp_path / "t" / "ring8" / "gan_trial0.state.npz")
     b, _ = _arrays(tmp_path / "f" / "ring8" / "gan_trial0.state.npz")
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_the_header_says_where_the_trials_were_trained(tables):
+    """Trials gathered over calls and machines: each CPU and commit with its count; older trials say so."""
+    xeon = {"from_step": 0, "cpu": "Xeon", "cores": 2, "commit": "abc"}
+    rows = [{"trained_on": [xeon]}, {"trained_on": [xeon, dict(xeon, from_step=5, cpu="EPYC", commit="def")]}, {}]
+    assert tables.trained_on_line(rows) == ("trials trained on: EPYC, 2 cores (1); Xeon, 2 cores (2); "
+                                            "not recorded (1); at commits abc (2), def (1), not recorded (1)")
 
 
 def test_a_state_that_does_not_fit_ends_the_call_with_one_line(tables, tmp_path, capsys):
