@@ -88,7 +88,7 @@ from tinygan.gan.pack import Packed  # noqa: E402
 from tinygan.gan.recipes import recipe_for  # noqa: E402
 from tinygan.gan.sampling import generate  # noqa: E402
 from tinygan.gan.steps import d_step, g_step  # noqa: E402
-from tinygan.io import atomic_write  # noqa: E402
+from tinygan.io import atomic_write, atomic_write_text  # noqa: E402
 from tinygan.metrics import mixture_metrics  # noqa: E402
 from tinygan.run.checkpoint import flatten_optimizer_state, unflatten_optimizer_state  # noqa: E402
 
@@ -452,6 +452,8 @@ def parse_args(argv=None):
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         p.error(f"--out {args.out} is a file, not a folder")
+    if args.markdown is not None and Path(args.markdown).is_dir():
+        p.error(f"--markdown {args.markdown} is a folder, not a file name")
     if args.at_step is not None and not (args.report_only and 1 <= args.at_step <= args.steps):
         p.error(f"--at-step needs --report-only and a step from 1 to --steps ({args.steps}), got {args.at_step}")
     if args.first_trial < 0 or args.eval_every < 0 or args.checkpoint_every < 0:
@@ -555,8 +557,7 @@ def main(argv=None) -> dict:
 
     def done(r: dict) -> None:
         path = _trial_path(out, r["dataset"], r["variant"], r["trial"])
-        with atomic_write(path, "w") as f:                      # a call killed mid-write leaves no half a file
-            f.write(json.dumps(r, indent=1))
+        atomic_write_text(path, json.dumps(r, indent=1))         # a call killed mid-write leaves no half a file
         results[r["dataset"]].append(r)
         print(f"{r['dataset']} {LABELS[r['variant']]:<8} trial {r['trial']}: {r['modes_captured']:2d}/"
               f"{r['num_modes']} modes, {100 * r['high_quality']:5.1f}% high quality, reverse KL "
@@ -604,15 +605,13 @@ def main(argv=None) -> dict:
     print()
     print(text)
     suffix = "" if args.at_step is None else f"-at{args.at_step}"      # the full table's files stay as they are
-    (out / f"table{suffix}.md").write_text(text)
-    (out / f"results{suffix}.json").write_text(json.dumps({"args": vars(args), "machine": info, "wall_seconds": wall,
-                                                  "summary": summaries,
-                                                  "trials": {d: [{k: v for k, v in r.items() if k != "history"}
-                                                                 for r in rs] for d, rs in results.items()}},
-                                                 indent=1))
+    atomic_write_text(out / f"table{suffix}.md", text)
+    record = {"args": vars(args), "machine": info, "wall_seconds": wall, "summary": summaries,
+              "trials": {d: [{k: v for k, v in r.items() if k != "history"} for r in rs] for d, rs in results.items()}}
+    atomic_write_text(out / f"results{suffix}.json", json.dumps(record, indent=1))
     if args.markdown:
         Path(args.markdown).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.markdown).write_text(text)
+        atomic_write_text(args.markdown, text)
     return {"summary": summaries, "results": results, "wall_seconds": wall, "text": text}
 
 

@@ -221,6 +221,9 @@ def test_the_table_at_an_earlier_step_takes_finished_trials_and_those_in_flight(
     with pytest.raises(SystemExit):
         tables.parse_args(["--out", str(tmp_path / "a_file")])
     assert "is a file, not a folder" in capsys.readouterr().err and (tmp_path / "a_file").read_text() == "mine"
+    with pytest.raises(SystemExit):                                          # checked before any training
+        tables.parse_args(["--markdown", str(tmp_path)])
+    assert f"--markdown {tmp_path} is a folder, not a file name" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- the defaults for toy data
