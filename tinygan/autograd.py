@@ -223,26 +223,38 @@ class Function:
         self._saved_versions = ()
 
     def __call__(self, *inputs: Any) -> "Tensor":
-        tensors = tuple(x if isinstance(x, Tensor) else None for x in inputs)
-        arrays = tuple(x._data if isinstance(x, Tensor) else x for x in inputs)
-        _check_same_device(self.name, tensors)
+        # Every op of every training step comes through here, so this is written for speed: list
+        # comprehensions and plain loops (faster than tuple(generator) in CPython), and the device
+        # check by array type unless the arrays' types differ (then by name, for the message).
+        tensors = [x if isinstance(x, Tensor) else None for x in inputs]
+        arrays = [x if t is None else t._data for x, t in zip(inputs, tensors)]
+        if len(inputs) > 1 and not _same_array_type(tensors):
+            _check_same_device(self.name, tensors)
         out = self.forward(*arrays)
-        requires_grad = _grad_enabled and any(t is not None and t.requires_grad for t in tensors)
+        requires_grad = False
+        if _grad_enabled:
+            for t in tensors:
+                if t is not None and t.requires_grad:
+                    requires_grad = True
+                    break
         result = Tensor(out, requires_grad=requires_grad)
         if requires_grad:
             saved = range(len(tensors)) if self.saved_inputs is None else self.saved_inputs
             # What backward reads is kept; an intermediate or constant input it does not read becomes
             # an edge without memory; non-tensor inputs are wrapped as constants so backward can
             # index self.inputs uniformly; leaves that require grad stay themselves (their .grad).
-            self.inputs = tuple(
-                (t if t is not None else Tensor(a)) if i in saved or (t is not None and t.is_leaf and t.requires_grad)
-                else _Unsaved(t if t is not None else Tensor(a))
-                for i, (t, a) in enumerate(zip(tensors, arrays)))
-            self.needs_input_grad = tuple(t.requires_grad for t in self.inputs)
+            inputs = []
+            for i, t in enumerate(tensors):
+                keep = i in saved or (t is not None and t.grad_fn is None and t.requires_grad)
+                if t is None:
+                    t = Tensor(arrays[i])
+                inputs.append(t if keep else _Unsaved(t))
+            self.inputs = tuple(inputs)
+            self.needs_input_grad = tuple([t.requires_grad for t in inputs])
             if self.saves_output:
                 self._out_data = result._data
                 self._out_version = _storage_state(result._data)[1]
-            self._saved_versions = tuple((i, *_storage_state(arrays[i])) for i in saved if tensors[i] is not None)
+            self._saved_versions = tuple([(i, *_storage_state(arrays[i])) for i in saved if tensors[i] is not None])
             result.grad_fn = self
         return result
 
@@ -300,6 +312,23 @@ def bump_version(a, to: int | None = None) -> None:
         except TypeError:                       # not weakly referenceable: the entry stays (an int)
             pass
     _VERSIONS[key] = _VERSIONS.get(key, 0) + 1 if to is None else to
+
+
+def _same_array_type(tensors: Sequence["Tensor | None"]) -> bool:
+    """True when every tensor's array is of one type (then they are on one device: NumPy, or CuPy's GPU 0).
+
+    The fast path of :func:`_check_same_device`; a Tensor class with its own ``device`` takes the slow one.
+    """
+    kind = None
+    for t in tensors:
+        if t is not None:
+            if type(t).device is not _TENSOR_DEVICE:
+                return False
+            if kind is None:
+                kind = type(t._data)
+            elif type(t._data) is not kind:
+                return False
+    return True
 
 
 def _check_same_device(op: str, tensors: Sequence["Tensor | None"]) -> None:
@@ -360,17 +389,20 @@ class Tensor(InplaceOperators):
     __hash__ = object.__hash__  # usable as a dict key, by identity (comparisons return tensors)
 
     def __init__(self, data: Any, requires_grad: bool = False):
-        if isinstance(data, Tensor):
-            data = data._data
-        elif isinstance(data, DataView):
-            data = data.view(np.ndarray)                 # Tensor(p.data): the plain array, same memory
-        xp = get_array_module(data)
-        if not hasattr(data, "dtype") or not hasattr(data, "shape"):
-            data = np.asarray(data)
-            xp = np
+        if type(data) is not np.ndarray:                 # the ops hand back plain arrays: skip this
+            if isinstance(data, Tensor):
+                data = data._data
+            elif isinstance(data, DataView):
+                data = data.view(np.ndarray)             # Tensor(p.data): the plain array, same memory
+            xp = get_array_module(data)
+            if not hasattr(data, "dtype") or not hasattr(data, "shape"):
+                data = np.asarray(data)
+                xp = np
+            if data.ndim == 0 and xp is np:
+                data = np.asarray(data)                  # a NumPy scalar (np.float32(1)) -> 0-d array
         if data.dtype == np.float16 or data.dtype.kind not in "fiub":
             raise TypeError(f"tensor: unsupported dtype {data.dtype}")
-        self._data = data if data.ndim > 0 or xp is not np else np.asarray(data)
+        self._data = data
         self.grad: Tensor | None = None
         self.grad_fn: Function | None = None
         self.requires_grad = False
@@ -614,6 +646,9 @@ def _same_memory(a, b) -> bool:
     """Whether arrays ``a`` and ``b`` are the same values in the same memory (same start, shape and strides)."""
     return (a.__array_interface__["data"][0] == b.__array_interface__["data"][0] and a.shape == b.shape
             and a.strides == b.strides and a.dtype == b.dtype)
+
+
+_TENSOR_DEVICE = Tensor.device      # the property _same_array_type relies on
 
 
 class _Unsaved(Tensor):

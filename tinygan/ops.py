@@ -76,6 +76,8 @@ def sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
 
 
 def _check_broadcast(op: str, a, b) -> None:
+    if a.shape == b.shape or not a.shape or not b.shape:      # equal shapes, or a 0-d operand: always fine
+        return
     try:
         np.broadcast_shapes(a.shape, b.shape)
     except ValueError:
