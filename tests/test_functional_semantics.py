@@ -724,3 +724,28 @@ def test_leaky_relu_mask_path_first_and_second_order(slope):
     (ggt,) = tg.grad((gx * _t(x)).sum(), gt)                         # d/dg <g s, x> = s x
     np.testing.assert_array_equal(ggt.numpy(), np.where(x > 0, 1.0, slope) * x)
     gradgradcheck(lambda t: F.leaky_relu(t, slope), [_t(x, grad=True)])
+
+
+# ---------------------------------------------------------------------------- linear: the fused op vs its composition
+
+@pytest.mark.parametrize("lead", [(), (5,), (2, 3)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_linear_matches_its_composition(lead, bias):
+    """F.linear (one Linear Function) gives the values and gradients of x @ W.T + b (F.linear_ref), float32."""
+    x = RNG.standard_normal(lead + (4,)).astype(np.float32)
+    w = RNG.standard_normal((3, 4)).astype(np.float32)
+    b = RNG.standard_normal(3).astype(np.float32) if bias else None
+    g = RNG.standard_normal(lead + (3,)).astype(np.float32)
+    results = []
+    for fn in (F.linear, F.linear_ref):
+        ts = [tg.Tensor(a, requires_grad=True) for a in (x, w) + (() if b is None else (b,))]
+        y = fn(*ts)
+        (y * tg.Tensor(g)).sum().backward()
+        results.append([y.numpy()] + [t.grad.numpy() for t in ts])
+        assert y.shape == lead + (3,) and y.dtype == np.float32
+    for fused, composed in zip(*results):
+        assert fused.dtype == composed.dtype and fused.shape == composed.shape
+        np.testing.assert_allclose(fused, composed, rtol=1e-5, atol=1e-5)
+    w_t = tg.Tensor(w, requires_grad=True)
+    F.linear(tg.Tensor(x), w_t).sum().backward()
+    assert w_t.grad._data.flags.c_contiguous            # W's layout: the optimizer reads it without a copy

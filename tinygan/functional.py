@@ -81,6 +81,45 @@ def _reduce(loss: Tensor, reduction: str, op: str) -> Tensor:
 # Linear
 # ---------------------------------------------------------------------------
 
+class Linear(Function):
+    """y = x W^T + b:  x (N, in), W (out, in), b (out,) -> y (N, out); one GEMM, the bias added in place.
+
+    Backward, for g = dL/dy (N, out):
+
+        dL/dx = g W        (N, in)
+        dL/dW = g^T x      (out, in): computed in W's own layout, so the optimizer reads a contiguous gradient
+        dL/db = sum_n g    (out,)
+
+    each written with Tensor ops, so it is itself differentiable (the gradient penalty's double backward).
+    The same values as the composition ``x @ weight.T + bias`` (:func:`linear_ref`).
+    """
+
+    saved_inputs = (0, 1)   # x and W; b's values are not read
+
+    def forward(self, x, w, b=None):
+        y = x @ w.T                                                   # (N, out), a fresh array
+        if b is not None:
+            y += b                                                    # in place: no second (N, out) array
+        return y
+
+    def backward(self, g):
+        x, w = self.inputs[0], self.inputs[1]
+        gx = g @ w if self.needs_input_grad[0] else None                                  # (N, in)
+        gw = g.T @ x if self.needs_input_grad[1] else None                                # (out, in)
+        if len(self.inputs) == 2:
+            return gx, gw
+        return gx, gw, (g.sum(0) if self.needs_input_grad[2] else None)                  # (out,)
+
+
+def linear_ref(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """:func:`linear` as the composition of ops it fuses (matmul, transpose, add): the slow reference."""
+    if x.ndim == 1:
+        y = (x.reshape(1, -1) @ weight.T).reshape(-1)
+    else:
+        y = x @ weight.T                               # (..., out)
+    return y if bias is None else y + bias
+
+
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """y = x W^T + b.   x (..., in), W (out, in), b (out,) -> y (..., out); x may be one vector (in,)."""
     _check_float("linear", input=x, weight=weight, bias=bias)
@@ -89,11 +128,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
                          f"(need input (..., {weight.shape[1] if weight.ndim == 2 else 'in'}) and weight (out, in))")
     if bias is not None and bias.shape != (weight.shape[0],):
         raise ValueError(f"linear: bias of shape {bias.shape} does not match weight of shape {weight.shape}")
-    if x.ndim == 1:                                    # (in,) -> (out,), as torch.nn.functional.linear
-        y = (x.reshape(1, -1) @ weight.T).reshape(-1)
-    else:
-        y = x @ weight.T                               # (N, out)
-    return y if bias is None else y + bias
+    args = (weight,) if bias is None else (weight, bias)
+    if x.ndim == 2:
+        return Linear()(x, *args)                                            # (N, out)
+    lead = x.shape[:-1]                                                      # (in,) -> (out,), as torch's linear
+    return Linear()(x.reshape(-1, x.shape[-1]), *args).reshape(lead + (weight.shape[0],))
 
 
 # ---------------------------------------------------------------------------

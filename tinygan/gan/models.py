@@ -240,7 +240,7 @@ class _MaxoutFunction(Function):
         xp = get_array_module(x)
         n, h = self.y.shape
         win = x.reshape(n, h, self.pieces) == self.y[:, :, None]                 # (N, h, k) the maximal pieces
-        if xp is not np or int(win.sum()) != win.shape[0] * win.shape[1]:        # a tie: keep the first only
+        if xp is not np or np.count_nonzero(win) != n * h:                       # a tie: keep the first only
             win &= xp.cumsum(win, axis=2) == 1
         return (g.reshape(n, h, 1) * Tensor(win.astype(g.dtype))).reshape(n, h * self.pieces)
 
