@@ -80,7 +80,7 @@ import tinygan  # noqa: E402
 from tinygan import nn, optim  # noqa: E402
 from tinygan import random as _random  # noqa: E402
 from tinygan.autograd import Tensor, no_grad  # noqa: E402
-from tinygan.benchmark.report import git_commit  # noqa: E402
+from tinygan.benchmark.report import cpu_kernels, git_commit  # noqa: E402
 from tinygan.data import sample_toy  # noqa: E402
 from tinygan.gan.losses import get_loss  # noqa: E402
 from tinygan.gan.models import MLPDiscriminator, MLPGenerator  # noqa: E402
@@ -208,7 +208,8 @@ def run_trial(dataset: str, variant: str, trial: int, steps: int, protocol: dict
         meta["resumed_at"].append(meta["step"])
     here = machine()                                               # where this call trains the trial from here on
     meta.setdefault("trained_on", []).append({"from_step": meta["step"], "cpu": here["cpu"],
-                                              "cores": here["cores"], "commit": here["commit"]})
+                                              "cores": here["cores"], "commit": here["commit"],
+                                              "kernels": here["kernels"]})
     history, start = meta["history"], time.perf_counter() - meta["seconds"]
     for step in range(meta["step"] + 1, steps + 1):
         for i in range(n_critic):
@@ -380,13 +381,15 @@ def trained_on_line(rows: list[dict]) -> str:
 
     A trial resumed elsewhere counts under each; trials saved before they recorded it count as "not recorded".
     """
-    cpus, commits = Counter(), Counter()
+    cpus, commits, kinds = Counter(), Counter(), Counter()
     for r in rows:
         segments = r.get("trained_on") or [{"cpu": "not recorded", "cores": None, "commit": "not recorded"}]
         cpus.update({seg["cpu"] + (f", {seg['cores']} cores" if seg.get("cores") else "") for seg in segments})
         commits.update({seg["commit"] for seg in segments})
+        kinds.update({seg.get("kernels", "numpy") for seg in segments})    # before they were recorded: NumPy's
     return ("trials trained on: " + "; ".join(f"{k} ({n})" for k, n in sorted(cpus.items())) +
-            "; at commits " + ", ".join(f"{k} ({n})" for k, n in sorted(commits.items())))
+            "; at commits " + ", ".join(f"{k} ({n})" for k, n in sorted(commits.items())) +
+            "; with kernels " + ", ".join(f"{k} ({n})" for k, n in sorted(kinds.items())))
 
 
 def machine() -> dict:
@@ -402,7 +405,7 @@ def machine() -> dict:
     commit = git_commit()
     return {"cpu": cpu, "cores": os.cpu_count(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
             "python": platform.python_version(), "numpy": np.__version__,
-            "tinygan": getattr(tinygan, "__version__", "?"), "commit": commit}
+            "tinygan": getattr(tinygan, "__version__", "?"), "commit": commit, "kernels": cpu_kernels()}
 
 
 # ----------------------------------------------------------------------------- the command

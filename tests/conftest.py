@@ -105,6 +105,23 @@ def backend(request) -> str:
     return request.param
 
 
+@pytest.fixture(params=["numpy", "numba"])
+def kernel_path(request):
+    """Run a test on batch norm's and LeakyReLU's NumPy kernels, then on the compiled ones (numba, [fast]).
+
+    With numba installed the compiled kernels are the default (``tinygan/kernels/jit.py``), so the tests
+    of those kernels take this fixture to keep checking the NumPy code too.  Hypothesis tests that use
+    it suppress ``HealthCheck.function_scoped_fixture``: the switch holds no per-example state.
+    """
+    from tinygan.kernels import jit
+    if request.param == "numba" and not jit.available():
+        pytest.skip('numba is not installed (pip install -e ".[fast]")')
+    previous = jit._ENABLED
+    jit._ENABLED = request.param == "numba"
+    yield request.param
+    jit._ENABLED = previous
+
+
 @pytest.fixture(scope="session")
 def fake_cupy() -> bool:
     """True when ``cuda`` is the CPU stand-in for CuPy (``TINYGAN_FAKE_CUPY=1``), not a GPU."""

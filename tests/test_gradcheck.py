@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -554,16 +554,16 @@ def _bn_train(x, weight=None, bias=None):
     return F.batch_norm(x, None, None, weight, bias, training=True)
 
 
-@settings(max_examples=examples(12))
+@settings(max_examples=examples(12), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=bn_cases())
-def test_batch_norm_train_plain_backward(device, case):
+def test_batch_norm_train_plain_backward(device, case, kernel_path):
     """First order through the array kernel (kernels.batchnorm.batch_norm_backward)."""
     gradcheck(_bn_train, _bn_inputs(case, device))
 
 
-@settings(max_examples=examples(12))
+@settings(max_examples=examples(12), suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(case=bn_cases())
-def test_batch_norm_train_differentiable_backward(device, case):
+def test_batch_norm_train_differentiable_backward(device, case, kernel_path):
     """The create_graph backward path: its values equal the kernel's and finite differences,
     and differentiating it again matches finite differences of it (gradgradcheck)."""
     inputs = _bn_inputs(case, device)

@@ -15,6 +15,9 @@ from tinygan.backend import get_array_module, to_device, to_numpy
 from tinygan.kernels import activations as act
 from tinygan.kernels import layout, threads
 
+# every test here runs on the NumPy kernels and on the compiled ones (conftest.kernel_path)
+pytestmark = pytest.mark.usefixtures("kernel_path")
+
 SLOPES = [0.0, 0.01, 0.2, 1.0, 1.5, -0.5]
 SPECIAL = [np.inf, -np.inf, np.nan, 0.0, -0.0, 1.0, -1.0, 3.5, -2.25, 1e-40, -1e-40, 1e30, -1e30]
 

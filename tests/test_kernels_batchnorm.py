@@ -21,6 +21,9 @@ import pytest
 from tinygan.backend import get_array_module, to_device, to_numpy
 from tinygan.kernels import batchnorm as bn
 
+# every test here runs on the NumPy kernels and on the compiled ones (conftest.kernel_path)
+pytestmark = pytest.mark.usefixtures("kernel_path")
+
 SHAPES = [(6, 3), (4, 3, 5), (2, 3, 4, 5)]
 
 

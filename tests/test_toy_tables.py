@@ -155,10 +155,25 @@ def test_a_finished_trial_is_extended_by_a_call_with_more_steps(tables, tmp_path
 
 def test_the_header_says_where_the_trials_were_trained(tables):
     """Trials gathered over calls and machines: each CPU and commit with its count; older trials say so."""
-    xeon = {"from_step": 0, "cpu": "Xeon", "cores": 2, "commit": "abc"}
-    rows = [{"trained_on": [xeon]}, {"trained_on": [xeon, dict(xeon, from_step=5, cpu="EPYC", commit="def")]}, {}]
+    xeon = {"from_step": 0, "cpu": "Xeon", "cores": 2, "commit": "abc"}          # before kernels were recorded
+    later = dict(xeon, from_step=5, cpu="EPYC", commit="def", kernels="numba 0.68.1")
+    rows = [{"trained_on": [xeon]}, {"trained_on": [xeon, later]}, {}]
     assert tables.trained_on_line(rows) == ("trials trained on: EPYC, 2 cores (1); Xeon, 2 cores (2); "
-                                            "not recorded (1); at commits abc (2), def (1), not recorded (1)")
+                                            "not recorded (1); at commits abc (2), def (1), not recorded (1); "
+                                            "with kernels numba 0.68.1 (1), numpy (3)")
+
+
+def test_a_trial_records_which_kernels_trained_it(tables, tmp_path, monkeypatch):
+    """The compiled kernels (numba) compute other floats than NumPy's: each stretch of a trial says which ran."""
+    from tinygan.kernels import jit
+    argv = ["--variants", "gan", "--trials", "1", "--steps", "2", "--checkpoint-every", "0"]
+    monkeypatch.setattr(jit, "_ENABLED", False)
+    r = tables.main(argv + ["--out", str(tmp_path / "a")])["results"]["ring8"][0]
+    assert r["trained_on"][0]["kernels"] == "numpy" and tables.machine()["kernels"] == "numpy"
+    if jit.available():
+        monkeypatch.setattr(jit, "_ENABLED", True)
+        r = tables.main(argv + ["--out", str(tmp_path / "b")])["results"]["ring8"][0]
+        assert r["trained_on"][0]["kernels"] == f"numba {jit.numba.__version__}"
 
 
 def test_a_state_that_does_not_fit_ends_the_call_with_one_line(tables, tmp_path, capsys):

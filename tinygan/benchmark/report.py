@@ -108,6 +108,12 @@ def _tinygan_version() -> str:
         return "unknown"
 
 
+def cpu_kernels() -> str:
+    """The CPU batch-norm / LeakyReLU kernels: "numba X.Y" when compiled (tinygan/kernels/jit.py), else "numpy"."""
+    from tinygan.kernels import jit
+    return f"numba {jit.numba.__version__}" if jit.enabled() else "numpy"
+
+
 def versions(device: str) -> dict:
     """Python, NumPy (+ BLAS), PyTorch (+ its CPU/GPU back ends), tinygan (+ commit), CuPy on ``cuda``."""
     import torch
@@ -115,7 +121,7 @@ def versions(device: str) -> dict:
            "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
            "torch_mkldnn": bool(torch.backends.mkldnn.is_available()),
            "torch_mkl": bool(torch.backends.mkl.is_available()),
-           "tinygan": _tinygan_version(), "tinygan_commit": git_commit()}
+           "tinygan": _tinygan_version(), "tinygan_commit": git_commit(), "tinygan_kernels": cpu_kernels()}
     if device != "cpu":
         import cupy
         out["cupy"] = cupy.__version__
@@ -407,7 +413,8 @@ def full_markdown(result: dict) -> str:
               + (f", OPENBLAS_THREAD_TIMEOUT={blas['thread_timeout']}" if "thread_timeout" in blas else ""),
               f"- PyTorch {v['torch']} (mkldnn {v['torch_mkldnn']}, mkl {v['torch_mkl']}, "
               f"{v['torch_threads']} threads)",
-              f"- tinygan {v['tinygan']} at {v['tinygan_commit']}"]
+              f"- tinygan {v['tinygan']} at {v['tinygan_commit']}; CPU batch norm and LeakyReLU kernels: "
+              f"{v.get('tinygan_kernels', 'numpy')}"]
     if v.get("cupy"):
         lines.append(f"- CuPy {v['cupy']}, CUDA runtime {v['cuda_runtime']}; PyTorch CUDA {v['torch_cuda']}, "
                      f"cuDNN {v['cudnn']}")

@@ -17,6 +17,7 @@ import numpy
 
 from tinygan.backend import get_array_module
 from tinygan.kernels import cuda as _cuda
+from tinygan.kernels import jit as _jit
 from tinygan.kernels import layout as _layout
 from tinygan.kernels import threads as _threads
 
@@ -74,6 +75,9 @@ def leaky_relu(x, slope: float):
     thread) two whole-array calls; above, the same two calls per block, on
     every thread.  Element-wise: the floats are the same either way.
     """
+    compiled = _jit.leaky_relu(x, slope)                               # numba, when installed
+    if compiled is not None:
+        return compiled
     y = numpy.empty_like(x)
     a = x.dtype.type(slope)
     pick = numpy.maximum if slope <= 1 else numpy.minimum
@@ -114,6 +118,9 @@ def _scale_into(yb, slope, t, m):
 
 def leaky_relu_backward_from_output(g, y, slope: float):
     """dx = g where y > 0 else slope g (NumPy, slope >= 0; y the forward's output); dx has g's layout."""
+    compiled = _jit.leaky_relu_backward_from_output(g, y, slope)      # numba, when installed
+    if compiled is not None:
+        return compiled
     dt = g.dtype
     if not _threads.parallel(g.nbytes):
         return g * leaky_relu_scale_from_output(y, slope, dt)

@@ -20,6 +20,7 @@ import numpy
 
 from tinygan.backend import get_array_module
 from tinygan.kernels import cuda as _cuda
+from tinygan.kernels import jit as _jit
 from tinygan.kernels import layout as _layout
 from tinygan.kernels import threads as _threads
 
@@ -184,6 +185,9 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     so the floats never depend on the thread count) take the whole-array
     form, where blocks and threads would cost more than they save.
     """
+    compiled = _jit.batch_norm_train_forward(x, gamma, beta, eps)     # numba, when installed
+    if compiled is not None:
+        return compiled
     dt = x.dtype
     if x.nbytes < _threads.MIN_PARALLEL_BYTES:
         return _plain_forward(x, gamma, beta, eps)
@@ -213,6 +217,9 @@ def batch_norm_train_backward(g, x, mean, invstd, gamma):
 
     ``dx`` has g's memory layout; ``mean``, ``invstd`` are the forward's.
     """
+    compiled = _jit.batch_norm_train_backward(g, x, mean, invstd, gamma)   # numba, when installed
+    if compiled is not None:
+        return compiled
     dt = g.dtype
     if g.nbytes < _threads.MIN_PARALLEL_BYTES:
         return _plain_backward(g, x, mean, invstd, gamma)
