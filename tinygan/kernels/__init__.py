@@ -12,6 +12,8 @@ autograd layer calls these, and they run on NumPy or CuPy arrays alike.
   :mod:`tinygan.kernels.optim` -- batch norm, LeakyReLU and optimizer updates;
   on NumPy arrays over cache-sized blocks on every core, with the same floats
   on any number of threads.
+* :mod:`tinygan.kernels.jit` -- batch norm and LeakyReLU compiled with numba
+  (the optional ``[fast]`` extra), which those NumPy kernels call first.
 * :mod:`tinygan.kernels.threads` -- the small persistent thread pool those
   CPU kernels (and the convolutions' big copies) use, and the thread count;
   :mod:`tinygan.kernels.layout` -- the blocked views they work on;
