@@ -304,7 +304,7 @@ def _shift(kind, xv):
 
 def batch_norm_train_forward(x, gamma, beta, eps):
     """:func:`tinygan.kernels.batchnorm.batch_norm_train_forward` compiled: ``y, mean, var, invstd``, or None."""
-    if not _ENABLED or x.dtype.kind != "f":
+    if not _ENABLED or not isinstance(x, numpy.ndarray) or x.dtype.kind != "f":
         return None
     y = numpy.empty_like(x)                                   # x's memory layout
     found = _views([x, y])
@@ -335,7 +335,7 @@ def batch_norm_train_forward(x, gamma, beta, eps):
 
 def batch_norm_train_backward(g, x, mean, invstd, gamma):
     """:func:`tinygan.kernels.batchnorm.batch_norm_train_backward` compiled: ``dx, dgamma, dbeta``, or None."""
-    if not _ENABLED or g.dtype.kind != "f":
+    if not _ENABLED or not isinstance(g, numpy.ndarray) or g.dtype.kind != "f":
         return None
     dx = numpy.empty_like(g)
     found = _views([g, x, dx])
@@ -364,7 +364,7 @@ def batch_norm_train_backward(g, x, mean, invstd, gamma):
 
 def leaky_relu(x, slope: float):
     """``max(x, a x)`` (0 <= a <= 1) compiled, in x's memory layout; None where it does not apply."""
-    if not _ENABLED or not 0 <= slope <= 1 or x.dtype.kind != "f":
+    if not _ENABLED or not isinstance(x, numpy.ndarray) or not 0 <= slope <= 1 or x.dtype.kind != "f":
         return None
     y = numpy.empty_like(x)
     flat = _flat([x, y])
@@ -378,7 +378,8 @@ def leaky_relu(x, slope: float):
 
 def leaky_relu_backward_from_output(g, y, slope: float):
     """dx = g where y > 0 else a g (0 <= a <= 1) compiled, in g's layout; None where it does not apply."""
-    if not _ENABLED or not 0 <= slope <= 1 or g.dtype.kind != "f" or y.dtype != g.dtype:
+    if (not _ENABLED or not isinstance(g, numpy.ndarray) or not isinstance(y, numpy.ndarray)
+            or not 0 <= slope <= 1 or g.dtype.kind != "f" or y.dtype != g.dtype):
         return None
     dx = numpy.empty_like(g)
     flat = _flat([g, y, dx])
