@@ -306,11 +306,12 @@ def batch_norm_train_forward(x, gamma, beta, eps):
     """:func:`tinygan.kernels.batchnorm.batch_norm_train_forward` compiled: ``y, mean, var, invstd``, or None."""
     if not _ENABLED or not isinstance(x, numpy.ndarray) or x.dtype.kind != "f":
         return None
-    y = numpy.empty_like(x)                                   # x's memory layout
-    found = _views([x, y])
+    found = _views([x])                                       # before allocating: a fallback needs no y
     if found is None:
         return None
-    kind, (xv, yv) = found
+    kind, (xv,) = found
+    y = numpy.empty_like(x)                                   # x's memory layout, so the same kind of view
+    yv = (_cl if kind == "cl" else _pl)(y)
     dt = x.dtype
     shift = _shift(kind, xv)
     with _LOCK:
@@ -337,11 +338,12 @@ def batch_norm_train_backward(g, x, mean, invstd, gamma):
     """:func:`tinygan.kernels.batchnorm.batch_norm_train_backward` compiled: ``dx, dgamma, dbeta``, or None."""
     if not _ENABLED or not isinstance(g, numpy.ndarray) or g.dtype.kind != "f":
         return None
-    dx = numpy.empty_like(g)
-    found = _views([g, x, dx])
+    found = _views([g, x])
     if found is None:
         return None
-    kind, (gv, xv, dxv) = found
+    kind, (gv, xv) = found
+    dx = numpy.empty_like(g)                                  # g's memory layout
+    dxv = (_cl if kind == "cl" else _pl)(dx)
     dt = g.dtype
     mean_ = mean.astype(dt)
     with _LOCK:
