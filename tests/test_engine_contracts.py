@@ -53,7 +53,7 @@ ALLOWED = {
     "random": set(),
     "kernels": {"backend", "kernels"},
     "autograd": {"backend"},
-    "ops": {"backend", "autograd"},
+    "ops": {"backend", "kernels", "autograd"},
     "creation": {"backend", "random", "autograd", "ops"},
     "functional": {"backend", "kernels", "autograd", "ops"},
     "testing": {"backend", "autograd"},

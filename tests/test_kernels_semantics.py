@@ -1,6 +1,7 @@
 """The small kernel helpers against their documented behaviour (torch-free; the ``kernels`` mutation group).
 
 * ``tinygan.kernels.args.pair``: PyTorch's ``_pair`` with its checks and messages;
+* ``tinygan.kernels.matmul.matmul``: ``a @ b`` bit for bit, the rank-one case without the GEMM;
 * ``tinygan.kernels.memory.reuse_freed_memory``: when it calls glibc's ``mallopt`` (with malloc.h's
   ``M_MMAP_THRESHOLD`` = -3 and ``M_TRIM_THRESHOLD`` = -1) and when it leaves malloc alone;
 * ``tinygan.kernels.threads``: the thread count's sources and their order, ``blocks``, ``run`` (serial
@@ -16,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from tinygan.kernels import args, memory, threads
+from tinygan.kernels import args, matmul, memory, threads
 
 
 # ---------------------------------------------------------------------------- args.pair
@@ -49,6 +50,50 @@ def test_pair_length_errors(bad):
     with pytest.raises(ValueError) as info:
         args.pair(bad, "kernel_size", "Conv2d")
     assert str(info.value).endswith(repr(bad))
+
+
+# ---------------------------------------------------------------------------- matmul
+
+RANK_ONE = [((64, 1), (1, 8192)), ((1, 1), (1, 1)), ((5, 1), (1, 0)), ((0, 1), (1, 3)),
+            ((3, 4, 1), (3, 1, 5)), ((4, 1), (2, 1, 6)), ((2, 1, 3, 1), (4, 1, 7))]
+
+
+class _NoGemm(np.ndarray):
+    """An array whose ``@`` fails: matmul's rank-one case must not call the GEMM."""
+
+    def __matmul__(self, other):
+        raise AssertionError("the GEMM was called")
+
+    __rmatmul__ = __matmul__
+
+
+@pytest.mark.parametrize("dtypes", [("float32", "float32"), ("float64", "float64"), ("float32", "float64"),
+                                    ("int64", "float32"), ("bool", "bool")])
+@pytest.mark.parametrize("shapes", RANK_ONE, ids=str)
+def test_matmul_rank_one_is_the_gemm_bit_for_bit(shapes, dtypes):
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(shapes[0]) * 3).astype(dtypes[0])
+    b = (rng.standard_normal(shapes[1]) * 3).astype(dtypes[1])
+    want = a @ b
+    for a_, b_ in [(a, b), (np.asfortranarray(a), np.asfortranarray(b))]:
+        got = matmul.matmul(a_.view(_NoGemm), b_.view(_NoGemm))
+        assert type(got) is np.ndarray and got.shape == want.shape and got.dtype == want.dtype
+        assert got.flags.c_contiguous
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("shapes", [((4, 3), (3, 5)), ((2, 4, 2), (2, 5)), ((3, 1), (2, 4)), ((1, 3), (3, 1))],
+                         ids=str)
+def test_matmul_other_shapes_are_the_gemm(shapes):
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    if shapes[0][-1] != shapes[1][-2]:
+        with pytest.raises(ValueError):          # @'s own error: (n, 1) @ (2, m) is not an outer product
+            matmul.matmul(a, b)
+        return
+    assert np.array_equal(matmul.matmul(a, b), a @ b)
+    with pytest.raises(AssertionError, match="GEMM"):
+        matmul.matmul(a.view(_NoGemm), b.view(_NoGemm))
 
 
 # ---------------------------------------------------------------------------- memory

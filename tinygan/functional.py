@@ -41,6 +41,7 @@ from tinygan.kernels import activations as _act
 from tinygan.kernels import batchnorm as _bn
 from tinygan.kernels import conv as _conv
 from tinygan.kernels.args import pair
+from tinygan.kernels.matmul import matmul
 from tinygan.ops import GetItem, ReLU, Sigmoid, Tanh
 
 __all__ = [
@@ -97,7 +98,7 @@ class Linear(Function):
     saved_inputs = (0, 1)   # x and W; b's values are not read
 
     def forward(self, x, w, b=None):
-        y = x @ w.T                                                   # (N, out), a fresh array
+        y = matmul(x, w.T)                                            # (N, out), a fresh array
         if b is not None:
             y += b                                                    # in place: no second (N, out) array
         return y

@@ -61,6 +61,7 @@ import numpy as np
 
 from tinygan.autograd import Function, Tensor, _as_tensor, _check_same_device, bump_version, is_grad_enabled
 from tinygan.backend import get_array_module, normalize_device, to_device
+from tinygan.kernels.matmul import matmul
 
 
 def _const(array) -> Tensor:
@@ -450,7 +451,7 @@ class MatMul(Function):
         if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-2]:
             raise ValueError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} are not aligned "
                              "(need (..., n, k) @ (..., k, m))")
-        return a @ b
+        return matmul(a, b)                   # a @ b; k = 1 as a broadcast product (kernels/matmul.py)
 
     def backward(self, g):
         a, b = self.inputs

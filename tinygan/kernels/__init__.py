@@ -8,6 +8,8 @@ autograd layer calls these, and they run on NumPy or CuPy arrays alike.
 * :mod:`tinygan.kernels.conv` -- fast im2col + GEMM convolutions
   (``conv2d`` and its two gradients, ``conv_transpose2d``) and
   ``check_conv_args``, the one place convolution arguments are checked.
+* :mod:`tinygan.kernels.matmul` -- ``a @ b``, with a rank-one product (inner
+  length 1, every backward pass into a one-unit layer) as a broadcast multiply.
 * :mod:`tinygan.kernels.batchnorm`, :mod:`tinygan.kernels.activations`,
   :mod:`tinygan.kernels.optim` -- batch norm, LeakyReLU and optimizer updates;
   on NumPy arrays over cache-sized blocks on every core, with the same floats

@@ -64,6 +64,7 @@ from tinygan.backend import get_array_module
 from tinygan.kernels import cuda as _cuda
 from tinygan.kernels import threads as _threads
 from tinygan.kernels.args import pair
+from tinygan.kernels.matmul import matmul
 
 __all__ = [
     "conv2d",
@@ -404,7 +405,7 @@ def conv2d(x, w, stride=(1, 1), padding=(0, 0)):
     O, C, kh, kw = w.shape
     x_pad = _to_nhwc(x, padding)                                       # (N, Hp, Wp, C)
     cols = _im2col(x_pad, (kh, kw), stride, (Ho, Wo))                  # (N*Ho*Wo, kh*kw*C)
-    y = cols @ _weight_rows(w).T                                       # (N*Ho*Wo, O)
+    y = matmul(cols, _weight_rows(w).T)                                # (N*Ho*Wo, O)
     return y.reshape(N, Ho, Wo, O).transpose(0, 3, 1, 2)               # (N, O, Ho, Wo)
 
 
@@ -424,7 +425,7 @@ def _grad_input_col2im(gy, w, input_hw, stride, padding):
     _, C, kh, kw = w.shape
     H, W = input_hw
     ph, pw = padding
-    dcols = _pixel_rows(gy, "gy") @ _weight_rows(w)                    # (N*Ho*Wo, kh*kw*C)
+    dcols = matmul(_pixel_rows(gy, "gy"), _weight_rows(w))             # (N*Ho*Wo, kh*kw*C)
     gx_pad = _col2im(dcols, (H + 2 * ph, W + 2 * pw), (kh, kw), stride, (Ho, Wo))
     return gx_pad[:, ph:ph + H, pw:pw + W, :]                          # (N, H, W, C)
 
@@ -502,7 +503,7 @@ def _grad_input_sub_pixel(gy, w, input_hw, stride, padding, method):
     # a D step's memory peak is in here (benchmarks/memory.py).
     if method == "scatter":
         w_s2d_rows = w6.transpose(0, 2, 4, 3, 5, 1).reshape(O, ka * kb * S)  # [o, (a, b, r, t, c)]
-        dcols = _pixel_rows(gy, "gy") @ w_s2d_rows                     # (N*Ho*Wo, ka*kb*S)
+        dcols = matmul(_pixel_rows(gy, "gy"), w_s2d_rows)              # (N*Ho*Wo, ka*kb*S)
         del w_s2d_rows
         gx_s2d = _col2im(dcols, (Hs, Ws), (ka, kb), (1, 1), (Ho, Wo), "gx_s2d")  # (N, Hs, Ws, S)
         del dcols
@@ -512,7 +513,7 @@ def _grad_input_sub_pixel(gy, w, input_hw, stride, padding, method):
         # window tap (a', b') meets gy[I - a, J - b] with a = ka-1-a': flip the taps
         w_flip = w6[:, :, ::-1, :, ::-1, :]
         w_gather = w_flip.transpose(2, 4, 0, 3, 5, 1).reshape(ka * kb * O, S)  # [(a', b', o), (r, t, c)]
-        gx_s2d = (cols @ w_gather).reshape(N, Hs, Ws, S)               # (N, Hs, Ws, S)
+        gx_s2d = matmul(cols, w_gather).reshape(N, Hs, Ws, S)          # (N, Hs, Ws, S)
         del cols, w_gather
         if (sh, sw) == (1, 1):       # blocks are pixels: this already is a new gx_pad
             (H, W), (ph, pw) = input_hw, padding
@@ -630,7 +631,7 @@ def conv2d_grad_weight(x, gy, kernel_hw, stride=(1, 1), padding=(0, 0)):
     # two-thread OpenBLAS was up to 6x faster on a busy machine (and equal
     # on an idle one) for these long, thin operands.
     if cols.shape[1] >= O:
-        gw_cols = cols.T @ gy_rows                                     # (kh*kw*C, O)
+        gw_cols = matmul(cols.T, gy_rows)                              # (kh*kw*C, O)
         return gw_cols.reshape(kh, kw, C, O).transpose(3, 2, 0, 1)     # (O, C, kh, kw)
-    gw_rows = gy_rows.T @ cols                                         # (O, kh*kw*C)
+    gw_rows = matmul(gy_rows.T, cols)                                  # (O, kh*kw*C)
     return gw_rows.reshape(O, kh, kw, C).transpose(0, 3, 1, 2)         # (O, C, kh, kw)
